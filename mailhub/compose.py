@@ -1,0 +1,142 @@
+"""Build the list copy of a stored message. The shared part is built once per message; each
+recipient only adds their own List-Unsubscribe line and envelope sender."""
+from __future__ import annotations
+
+import email
+import email.utils
+import io
+import logging
+from dataclasses import dataclass
+from email.generator import BytesGenerator
+from email.header import Header
+from email.message import Message as EmailMessage
+from email.mime.text import MIMEText
+from email.policy import compat32
+from pathlib import Path
+
+from mailhub.notices import render
+from mailhub.parse import decode_header
+from mailhub.router import address_for
+
+log = logging.getLogger(__name__)
+
+# Headers that must not travel from the author's mail into list copies: private routing,
+# signatures the copy breaks, read-receipt requests, and another list's identity.
+DROPPED = ("Bcc", "Return-Path", "DKIM-Signature", "X-Original-To", "Delivered-To",
+           "Disposition-Notification-To", "Return-Receipt-To", "Reply-To", "Sender", "Errors-To",
+           "Precedence", "List-Id", "List-Post", "List-Help", "List-Unsubscribe", "List-Unsubscribe-Post",
+           "List-Subscribe", "List-Archive", "List-Owner", "X-Original-From", "ARC-Seal",
+           "ARC-Message-Signature", "ARC-Authentication-Results")
+_WIRE = compat32.clone(linesep="\r\n")
+
+
+@dataclass(frozen=True)
+class CopyTemplate:
+    head: bytes  # header lines shared by every recipient, each ending in CRLF
+    body: bytes  # the blank line and everything after it
+
+    def for_recipient(self, unsubscribe_address: str) -> bytes:
+        return (self.head + f"List-Unsubscribe: <mailto:{unsubscribe_address}?subject=unsubscribe>\r\n".encode()
+                + self.body)
+
+
+@dataclass(frozen=True)
+class ListInfo:
+    name: str
+    title: str
+    domain: str
+    prefix: str
+    from_rewrite: bool
+    topic_key: str | None
+    message_id: str
+
+
+def _header_value(text: str) -> str:
+    """ASCII stays as is; anything else is RFC 2047-encoded so it survives any relay."""
+    try:
+        text.encode("ascii")
+        return text
+    except UnicodeEncodeError:
+        return Header(text, "utf-8").encode()
+
+
+def prefixed_subject(subject: str, prefix: str) -> str:
+    if not prefix or prefix.lower() in subject.lower():
+        return subject
+    return f"{prefix} {subject}".strip()
+
+
+def _add_footer(msg: EmailMessage, footer: str) -> None:
+    if not msg.is_multipart() and msg.get_content_type() == "text/plain":
+        payload = msg.get_payload(decode=True) or b""
+        charset = msg.get_content_charset() or "us-ascii"
+        try:
+            text = payload.decode(charset, errors="replace")
+        except LookupError:
+            text = payload.decode("utf-8", errors="replace")
+        del msg["Content-Transfer-Encoding"]
+        msg.set_payload(text.rstrip("\n") + "\n\n" + footer, charset="utf-8")
+        return
+    footer_part = MIMEText(footer, "plain", "utf-8")
+    if msg.get_content_type() == "multipart/mixed":
+        msg.attach(footer_part)
+        return
+    inner = EmailMessage()
+    for name in ("Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Content-Description"):
+        if name in msg:
+            inner[name] = msg[name]
+            del msg[name]
+    inner.set_payload(msg.get_payload())
+    msg["Content-Type"] = "multipart/mixed"
+    if "MIME-Version" not in msg:
+        msg["MIME-Version"] = "1.0"
+    msg.set_payload([inner, footer_part])
+
+
+def _split(data: bytes) -> CopyTemplate:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    return CopyTemplate(head=head + b"\r\n", body=b"\r\n" + body)
+
+
+def build_copy(raw: bytes, info: ListInfo, templates: Path) -> CopyTemplate:
+    msg = email.message_from_bytes(raw, policy=compat32)
+    author_name, author_addr = email.utils.parseaddr(str(msg.get("From") or ""))
+    author_name = decode_header(author_name)
+    post = address_for(info.name, info.domain)
+    for name in DROPPED:
+        del msg[name]
+    if info.from_rewrite:
+        original_from = msg.get("From")
+        del msg["From"]
+        display = f"{author_name or author_addr.split('@')[0]} via {info.name}"
+        msg["From"] = email.utils.formataddr((display, post), charset="utf-8")
+        if original_from:
+            msg["X-Original-From"] = original_from
+    subject = decode_header(msg.get("Subject"))
+    del msg["Subject"]
+    msg["Subject"] = _header_value(prefixed_subject(subject, info.prefix))
+    if "Message-ID" not in msg:
+        msg["Message-ID"] = f"<{info.message_id}>"
+    msg["Reply-To"] = f"<{address_for(info.name, info.domain, token=info.topic_key)}>"
+    title = f'"{info.title}" ' if info.title and info.title.isascii() and '"' not in info.title else ""
+    msg["List-Id"] = f"{title}<{info.name}.{info.domain}>"
+    msg["List-Post"] = f"<mailto:{post}>"
+    msg["List-Help"] = f"<mailto:{address_for(info.name, info.domain, 'request')}?subject=help>"
+    msg["Precedence"] = "list"
+    footer = render(templates, "footer.txt", group=info.name, author=author_name or author_addr,
+                    author_address=author_addr, post_address=post,
+                    leave_address=address_for(info.name, info.domain, "leave"))
+    try:
+        _add_footer(msg, footer)
+        out = io.BytesIO()
+        BytesGenerator(out, mangle_from_=False, policy=_WIRE).flatten(msg)
+        return _split(out.getvalue())
+    except Exception as exc:  # noqa: BLE001 - broken MIME: send the original body untouched
+        log.warning("could not add footer, sending body unchanged: %s", exc)
+        headers = "".join(f"{k}: {v}\r\n" for k, v in msg.items() if k.lower() not in
+                          ("content-type", "content-transfer-encoding", "mime-version"))
+        original = email.message_from_bytes(raw, policy=compat32)
+        mime = "".join(f"{k}: {original[k]}\r\n" for k in ("MIME-Version", "Content-Type",
+                                                          "Content-Transfer-Encoding") if k in original)
+        body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")[2].replace(b"\n", b"\r\n")
+        return CopyTemplate(head=(headers + mime).encode("utf-8", "surrogateescape"), body=b"\r\n" + body)

@@ -1,0 +1,158 @@
+"""Load and check config.toml: every mistake is reported with the key that holds it."""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = "config.toml"
+REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class ConfigError(Exception):
+    """A config problem a person can fix; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    domain: str
+    host: str = "127.0.0.1"
+    port: int = 8025
+    max_message_size: int = 10 * 1024 * 1024
+    max_recipients: int = 50
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    host: str = ""
+    port: int = 25
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
+    maildir: str = ""
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    connections: int = 4
+    batch_size: int = 200
+    retry_initial: float = 60.0
+    retry_max: float = 3600.0
+    give_up_after: float = 5 * 24 * 3600.0
+    lease_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class ThreadingConfig:
+    subject_window_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig
+    database: DatabaseConfig
+    relay: RelayConfig = field(default_factory=RelayConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    threading: ThreadingConfig = field(default_factory=ThreadingConfig)
+    templates: Path = REPO_TEMPLATES
+    path: Path | None = None
+
+
+_SECTIONS: dict[str, type] = {
+    "server": ServerConfig,
+    "database": DatabaseConfig,
+    "relay": RelayConfig,
+    "delivery": DeliveryConfig,
+    "threading": ThreadingConfig,
+}
+_REQUIRED_SECTIONS = ("server", "database")
+
+
+def _section(name: str, cls: type, table: Any) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key '{name}.{key}' (known: {', '.join(known)})")
+    values: dict[str, Any] = {}
+    for key, f in known.items():
+        if key not in table:
+            if f.default is f.default_factory:  # both MISSING: required
+                raise ConfigError(f"missing key '{name}.{key}'")
+            continue
+        value = table[key]
+        expected = {"str": str, "int": int, "float": (int, float), "bool": bool}[str(f.type)]
+        if isinstance(value, bool) and expected is not bool:
+            raise ConfigError(f"'{name}.{key}' must be {f.type}, not a boolean")
+        if not isinstance(value, expected):
+            raise ConfigError(f"'{name}.{key}' must be {f.type}, got {value!r}")
+        if str(f.type) in ("int", "float") and value < 0:
+            raise ConfigError(f"'{name}.{key}' must not be negative")
+        values[key] = float(value) if str(f.type) == "float" else value
+    return cls(**values)
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    """A relative SQLite path is taken relative to the config file, not the shell's cwd."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((base / url[len(prefix):]).resolve())
+    return url
+
+
+def parse_config(data: dict[str, Any], base: Path) -> Config:
+    for key in data:
+        if key not in _SECTIONS and key != "templates":
+            raise ConfigError(f"unknown section '[{key}]' (known: {', '.join(_SECTIONS)})")
+    for name in _REQUIRED_SECTIONS:
+        if name not in data:
+            raise ConfigError(f"missing section '[{name}]'")
+    parts = {name: _section(name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()}
+    server: ServerConfig = parts["server"]
+    if not server.domain or "@" in server.domain or " " in server.domain:
+        raise ConfigError(f"'server.domain' must be a mail domain such as lists.example.org, got {server.domain!r}")
+    if not 0 < server.port < 65536:
+        raise ConfigError(f"'server.port' must be between 1 and 65535, got {server.port}")
+    parts["server"] = ServerConfig(**{**server.__dict__, "domain": server.domain.lower()})
+    relay: RelayConfig = parts["relay"]
+    if bool(relay.host) == bool(relay.maildir):
+        raise ConfigError("set exactly one of 'relay.host' (SMTP relay) or 'relay.maildir' (local folder)")
+    if relay.maildir:
+        parts["relay"] = RelayConfig(**{**relay.__dict__, "maildir": str((base / relay.maildir).resolve())})
+    if parts["delivery"].connections < 1:
+        raise ConfigError("'delivery.connections' must be at least 1")
+    db: DatabaseConfig = parts["database"]
+    parts["database"] = DatabaseConfig(url=_resolve_sqlite(db.url, base))
+    templates = data.get("templates")
+    if templates is not None and not isinstance(templates, str):
+        raise ConfigError("'templates' must be a folder path")
+    return Config(**parts, templates=(base / templates).resolve() if templates else REPO_TEMPLATES)
+
+
+def config_path(explicit: str | Path | None) -> Path:
+    return Path(explicit or os.environ.get("MAILHUB_CONFIG") or DEFAULT_PATH)
+
+
+def load_config(explicit: str | Path | None = None) -> Config:
+    path = config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path} (use --config PATH or set MAILHUB_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    config = parse_config(data, path.resolve().parent)
+    return Config(**{**config.__dict__, "path": path.resolve()})

@@ -1,0 +1,113 @@
+"""The tables. The database is the queue: raw mail, outbound copies and their states live here."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+POLICIES = ("open", "members", "moderated")
+ROLES = ("member", "moderator", "owner")
+DELIVERIES = ("each", "daily", "weekly", "none")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Group(SQLModel, table=True):
+    __tablename__ = "groups"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    title: str = ""
+    description: str = ""
+    policy: str = "members"
+    subject_prefix: Optional[str] = None  # None means "[name]"
+    include_author: bool = False
+    from_rewrite: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def prefix(self) -> str:
+        return f"[{self.name}]" if self.subject_prefix is None else self.subject_prefix
+
+
+class Member(SQLModel, table=True):
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("group_id", "email"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id", index=True)
+    email: str
+    name: str = ""
+    role: str = "member"
+    delivery: str = "each"
+    token: str = Field(unique=True)  # names the member in VERP and unsubscribe addresses
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Topic(SQLModel, table=True):
+    __tablename__ = "topics"
+    __table_args__ = (Index("ix_topics_group_subject", "group_id", "subject_key"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id", index=True)
+    key: str = Field(unique=True)  # the +key of the topic's reply address
+    subject: str = ""
+    subject_key: str = ""  # normalized subject, for the subject fallback
+    created_at: datetime = Field(default_factory=utcnow)
+    last_message_at: datetime = Field(default_factory=utcnow)
+    message_count: int = 0
+
+
+class Message(SQLModel, table=True):
+    """One received mail for one group address. `raw` is exactly what arrived."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("group_id", "channel", "message_id"),
+        Index("ix_messages_state", "state", "lease_until"),
+        Index("ix_messages_topic", "topic_id", "id"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id", index=True)
+    channel: str  # post, owner, join, leave, request, bounces (see router.KINDS)
+    address_token: Optional[str] = None  # topic key or member token from the address
+    rcpt: str
+    envelope_from: str = ""
+    message_id: str
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow)
+    # new -> processing outcome: posted, held, rejected, discarded, done, failed
+    state: str = "new"
+    reason: str = ""
+    attempts: int = 0
+    lease_until: Optional[datetime] = None
+    # Derived from raw by processing; can be re-derived at any time.
+    from_addr: str = ""
+    from_name: str = ""
+    subject: str = ""
+    body_text: str = ""
+    topic_id: Optional[int] = Field(default=None, foreign_key="topics.id")
+    sent_at: Optional[datetime] = None  # the Date header, when it parses
+
+
+class Outbox(SQLModel, table=True):
+    """One mail to one recipient. `key` makes every queued send idempotent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    kind: str  # copy (list copy of a message), forward (raw message as is), notice (payload)
+    message_pk: Optional[int] = Field(default=None, foreign_key="messages.id", index=True)
+    member_id: Optional[int] = Field(default=None, foreign_key="members.id")
+    group_id: int = Field(foreign_key="groups.id")
+    recipient: str
+    payload: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    state: str = "pending"  # pending, sent, failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    lease_until: Optional[datetime] = None
+    last_error: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: Optional[datetime] = None

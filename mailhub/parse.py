@@ -1,0 +1,124 @@
+"""Derive what processing needs from raw bytes. Never raises on bad mail: it degrades."""
+from __future__ import annotations
+
+import email
+import email.header
+import email.utils
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.message import Message as EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+import mailparser
+
+log = logging.getLogger(__name__)
+
+_MSGID = re.compile(r"<([^<>\s]+)>")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    message_id: str
+    from_addr: str
+    from_name: str
+    subject: str
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    list_id: str
+    auto_submitted: str
+    precedence: str
+    date: datetime | None
+    body_text: str
+    attachments: tuple[tuple[str, str, int], ...] = field(default_factory=tuple)
+
+
+def decode_header(value: str | None) -> str:
+    """RFC 2047 words to text; undecodable bytes become replacement characters, never errors."""
+    if not value:
+        return ""
+    value = str(value)
+    try:
+        parts = email.header.decode_header(value)
+    except Exception:  # noqa: BLE001 - a malformed encoded word is left as written
+        return " ".join(value.split())
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, bytes):
+            try:
+                out.append(chunk.decode(charset or "ascii", errors="replace"))
+            except LookupError:
+                out.append(chunk.decode("utf-8", errors="replace"))
+        else:
+            out.append(chunk)
+    return " ".join("".join(out).split())
+
+
+def message_ids(value: str | None) -> tuple[str, ...]:
+    """All Message-IDs in a header, in order; tolerates missing brackets and comments."""
+    if not value:
+        return ()
+    found = _MSGID.findall(str(value))
+    if not found:
+        found = [t for t in re.split(r"[\s,]+", re.sub(r"\([^)]*\)", " ", str(value))) if "@" in t]
+    return tuple(dict.fromkeys(found))
+
+
+def header_message_id(headers: EmailMessage) -> str:
+    ids = message_ids(headers.get("Message-ID"))
+    return ids[0][:255] if ids else ""
+
+
+def read_headers(raw: bytes) -> EmailMessage:
+    return BytesHeaderParser(policy=compat32).parsebytes(raw)
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def _body(raw: bytes) -> tuple[str, tuple[tuple[str, str, int], ...]]:
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+        text = "\n".join(parsed.text_plain).strip()
+        if not text and parsed.text_html:
+            text = re.sub(r"<[^>]+>", " ", "\n".join(parsed.text_html))
+            text = re.sub(r"[ \t]+", " ", text).strip()
+        attachments = tuple(
+            (a.get("filename") or "", a.get("mail_content_type") or "", len(a.get("payload") or ""))
+            for a in parsed.attachments
+        )
+        return text, attachments
+    except Exception as exc:  # noqa: BLE001 - bad MIME must not stop processing
+        log.warning("body parse failed, keeping raw text: %s", exc)
+        return raw.split(b"\r\n\r\n", 1)[-1].decode("utf-8", errors="replace").strip(), ()
+
+
+def parse_message(raw: bytes) -> Parsed:
+    headers = read_headers(raw)
+    name, addr = email.utils.parseaddr(str(headers.get("From") or ""))
+    text, attachments = _body(raw)
+    return Parsed(
+        message_id=header_message_id(headers),
+        from_addr=addr.strip().lower(),
+        from_name=decode_header(name),
+        subject=decode_header(headers.get("Subject")),
+        in_reply_to=message_ids(headers.get("In-Reply-To")),
+        references=message_ids(headers.get("References")),
+        list_id=decode_header(headers.get("List-Id")),
+        auto_submitted=decode_header(headers.get("Auto-Submitted")).lower(),
+        precedence=decode_header(headers.get("Precedence")).lower(),
+        date=_date(headers.get("Date")),
+        body_text=text,
+        attachments=attachments,
+    )

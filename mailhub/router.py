@@ -1,0 +1,71 @@
+"""Parse a recipient address into what it asks for: one parse, one typed value."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Suffixes that turn a group address into a service address. "post" is the bare group.
+KINDS = ("join", "leave", "request", "owner", "bounces")
+TOKEN_KINDS = {"post", "leave", "bounces"}  # kinds whose address may carry +token
+
+GROUP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+_LOCAL = re.compile(r"^(?P<base>[a-z0-9][a-z0-9._-]*)(?:\+(?P<token>[A-Za-z0-9_-]{1,64}))?$")
+
+
+@dataclass(frozen=True)
+class Address:
+    group: str
+    kind: str  # "post" or one of KINDS
+    token: str | None = None
+
+
+class AddressError(ValueError):
+    """Not an address this service receives mail for; the text is the SMTP reply reason."""
+
+
+def group_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a group name, or None if it can."""
+    if not GROUP_NAME.match(name):
+        return "use lowercase letters, digits, '.', '-' or '_' (at most 64), starting and ending with a letter or digit"
+    for kind in KINDS:
+        if name.endswith("-" + kind):
+            return f"names ending in '-{kind}' are kept for service addresses"
+    return None
+
+
+def parse_address(address: str, domain: str) -> Address:
+    """Split `local@domain` into group, kind and token; raise AddressError for anything else.
+
+    Source routes, %-hacks, quoted local parts and other domains never parse, so they can
+    never be relayed.
+    """
+    address = address.strip()
+    if address.startswith("<") and address.endswith(">"):
+        address = address[1:-1]
+    local, at, dom = address.rpartition("@")
+    if not at or not local:
+        raise AddressError("not a mail address")
+    if dom.lower().rstrip(".") != domain:
+        raise AddressError("relay access denied: this server only takes mail for " + domain)
+    base_part, plus, token_part = local.partition("+")
+    m = _LOCAL.match(base_part.lower() + plus + token_part)  # tokens are case-sensitive
+    if not m:
+        raise AddressError("no such address")
+    base, token = m.group("base"), m.group("token")
+    kind = "post"
+    for suffix in KINDS:
+        if base.endswith("-" + suffix) and len(base) > len(suffix) + 1:
+            kind, base = suffix, base[: -len(suffix) - 1]
+            break
+    if token is not None and kind not in TOKEN_KINDS:
+        raise AddressError("no such address")
+    if group_name_problem(base):
+        raise AddressError("no such address")
+    return Address(group=base, kind=kind, token=token)
+
+
+def address_for(group: str, domain: str, kind: str = "post", token: str | None = None) -> str:
+    local = group if kind == "post" else f"{group}-{kind}"
+    if token:
+        local += "+" + token
+    return f"{local}@{domain}"

@@ -1,0 +1,91 @@
+"""Hand one mail to the outside world: an SMTP relay, or a Maildir folder for a local install."""
+from __future__ import annotations
+
+import mailbox
+import smtplib
+import ssl
+from typing import Protocol
+
+from mailhub.config import RelayConfig
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Transport(Protocol):
+    def send(self, envelope_from: str, recipient: str, data: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+class SMTPTransport:
+    """One reused connection to the relay; reconnects after any failure."""
+
+    def __init__(self, relay: RelayConfig, local_hostname: str) -> None:
+        self.relay, self.local_hostname = relay, local_hostname
+        self._conn: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        conn = smtplib.SMTP(self.relay.host, self.relay.port, local_hostname=self.local_hostname,
+                            timeout=self.relay.timeout)
+        conn.ehlo()
+        if self.relay.starttls:
+            conn.starttls(context=ssl.create_default_context())
+            conn.ehlo()
+        if self.relay.username:
+            conn.login(self.relay.username, self.relay.password)
+        return conn
+
+    def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            else:
+                self._conn.rset()
+            self._conn.sendmail(envelope_from, [recipient], data)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            raise DeliveryError(f"{code} {_text(text)}", permanent=500 <= code < 600) from None
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            raise DeliveryError(f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                                permanent=500 <= exc.smtp_code < 600) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise DeliveryError(f"relay {self.relay.host}:{self.relay.port}: {exc or type(exc).__name__}",
+                                permanent=False) from None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._conn = None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class MaildirTransport:
+    """Writes each copy as a file, with the envelope in Return-Path and Delivered-To as an MDA would."""
+
+    def __init__(self, path: str) -> None:
+        self.box = mailbox.Maildir(path, create=True)
+
+    def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
+        envelope = f"Return-Path: <{envelope_from}>\r\nDelivered-To: {recipient}\r\n".encode()
+        try:
+            self.box.add((envelope + data).replace(b"\r\n", b"\n"))
+        except OSError as exc:
+            raise DeliveryError(f"maildir {self.box._path}: {exc.strerror}", permanent=False) from None
+
+    def close(self) -> None:
+        pass
+
+
+def make_transport(relay: RelayConfig, local_hostname: str) -> Transport:
+    return MaildirTransport(relay.maildir) if relay.maildir else SMTPTransport(relay, local_hostname)
