@@ -7,6 +7,7 @@ import email.utils
 import io
 import logging
 from dataclasses import dataclass
+from email.charset import BASE64, QP, Charset
 from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message as EmailMessage
@@ -66,6 +67,18 @@ def prefixed_subject(subject: str, prefix: str) -> str:
     return f"{prefix} {subject}".strip()
 
 
+def _text_charset(text: str, footer: str) -> Charset:
+    """The cheapest safe encoding for a phone on a metered line: plain 7-bit for ASCII,
+    quoted-printable for mostly-Latin text, base64 when the author's text is mostly non-ASCII."""
+    if text.isascii() and footer.isascii():
+        return Charset("us-ascii")
+    data = text.encode("utf-8")
+    high = sum(b >= 0x80 for b in data)
+    charset = Charset("utf-8")
+    charset.body_encoding = QP if high * 2 < len(data) * 0.37 else BASE64
+    return charset
+
+
 def _add_footer(msg: EmailMessage, footer: str) -> None:
     if not msg.is_multipart() and msg.get_content_type() == "text/plain":
         payload = msg.get_payload(decode=True) or b""
@@ -75,7 +88,8 @@ def _add_footer(msg: EmailMessage, footer: str) -> None:
         except LookupError:
             text = payload.decode("utf-8", errors="replace")
         del msg["Content-Transfer-Encoding"]
-        msg.set_payload(text.rstrip("\n") + "\n\n" + footer, charset="utf-8")
+        text = text.replace("\r\n", "\n").rstrip("\n")
+        msg.set_payload(text + "\n\n" + footer, charset=_text_charset(text, footer))
         return
     footer_part = MIMEText(footer, "plain", "utf-8")
     if msg.get_content_type() == "multipart/mixed":

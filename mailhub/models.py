@@ -13,7 +13,8 @@ DELIVERIES = ("each", "daily", "weekly", "none")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    """Every stored time is timezone-aware UTC; members' local times are derived from it."""
+    return datetime.now(timezone.utc)
 
 
 class Group(SQLModel, table=True):

@@ -82,9 +82,9 @@ def _date(value: str | None) -> datetime | None:
         parsed = email.utils.parsedate_to_datetime(str(value))
     except (TypeError, ValueError, IndexError):
         return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-    return parsed
+    if parsed.tzinfo is None:  # RFC 5322 "-0000": the zone is unknown; UTC is the best guess
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
 
 
 def _body(raw: bytes) -> tuple[str, tuple[tuple[str, str, int], ...]]:

@@ -115,6 +115,15 @@ def process_pending(engine: Engine, config: Config, limit: int = 50) -> int:
     return len(ids)
 
 
+def process_message(engine: Engine, config: Config, message_id: int) -> None:
+    """Work one message now (the CLI's `post`), leasing it so a running service does not too."""
+    with Session(engine) as session:
+        ids = claim(session, Message, (Message.id == message_id) & (Message.state == "new"), 1,
+                    config.delivery.lease_seconds)
+    if ids:
+        _process_id(engine, config, message_id)
+
+
 def _process_id(engine: Engine, config: Config, message_id: int) -> None:
     with Session(engine) as session:
         message = session.get(Message, message_id)

@@ -69,3 +69,17 @@ def address_for(group: str, domain: str, kind: str = "post", token: str | None =
     if token:
         local += "+" + token
     return f"{local}@{domain}"
+
+
+_MAILBOX = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+def normalize_email(text: str) -> str:
+    """A member's address as stored and compared: lowercased, checked to be one plain mailbox."""
+    address = text.strip().lower()
+    if len(address) > 254 or not _MAILBOX.match(address) or ".." in address:
+        raise AddressError(f"'{text}' is not a valid mail address")
+    return address

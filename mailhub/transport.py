@@ -10,9 +10,12 @@ from mailhub.config import RelayConfig
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, permanent: bool) -> None:
+    """`permanent`: the relay refused for good (5xx). `connection`: the relay could not be
+    reached at all, so other sends in the same batch would fail the same way."""
+
+    def __init__(self, message: str, permanent: bool, connection: bool = False) -> None:
         super().__init__(message)
-        self.permanent = permanent
+        self.permanent, self.connection = permanent, connection
 
 
 class Transport(Protocol):
@@ -38,13 +41,30 @@ class SMTPTransport:
             conn.login(self.relay.username, self.relay.password)
         return conn
 
-    def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
-        try:
-            if self._conn is None:
-                self._conn = self._connect()
-            else:
+    def _ready(self) -> smtplib.SMTP:
+        if self._conn is not None:
+            try:
                 self._conn.rset()
-            self._conn.sendmail(envelope_from, [recipient], data)
+                return self._conn
+            except (smtplib.SMTPException, OSError):  # the relay dropped an idle connection
+                self.close()
+        try:
+            self._conn = self._connect()
+        except smtplib.SMTPResponseException as exc:
+            # A refused greeting, STARTTLS or login is the relay's (or our config's) problem,
+            # never the recipient's: retry later, do not fail the copy.
+            raise DeliveryError(f"relay {self.relay.host}:{self.relay.port} refused the session: "
+                                f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=False,
+                                connection=True) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"relay {self.relay.host}:{self.relay.port} unreachable: "
+                                f"{exc or type(exc).__name__}", permanent=False, connection=True) from None
+        return self._conn
+
+    def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
+        conn = self._ready()
+        try:
+            conn.sendmail(envelope_from, [recipient], data)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise DeliveryError(f"{code} {_text(text)}", permanent=500 <= code < 600) from None

@@ -1,0 +1,216 @@
+"""Send due outbox rows through the relay: compose each copy at send time, a few connections
+in parallel, and record every result soon after the relay answered."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable, Optional
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from mailhub.compose import CopyTemplate, ListInfo, build_copy
+from mailhub.config import Config, DeliveryConfig
+from mailhub.leases import claim
+from mailhub.models import Group, Member, Message, Outbox, Topic, utcnow
+from mailhub.router import address_for
+from mailhub.transport import DeliveryError, Transport, make_transport
+
+log = logging.getLogger(__name__)
+
+# Results are committed in chunks: a crash can re-send at most this many copies the relay took.
+RECORD_EVERY = 50
+RECORD_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Job:
+    outbox_id: int
+    envelope_from: str
+    recipient: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outbox_id: int
+    error: Optional[DeliveryError] = None
+    skipped: bool = False  # not tried (stopping, or the relay is down): no attempt counted
+
+
+def next_attempt(delivery: DeliveryConfig, attempts: int, created_at: datetime,
+                 now: datetime) -> Optional[datetime]:
+    """When to try again after `attempts` failures, or None once the mail is too old to keep trying."""
+    if (now - created_at).total_seconds() >= delivery.give_up_after:
+        return None
+    delay = min(delivery.retry_initial * 2 ** max(attempts - 1, 0), delivery.retry_max)
+    return now + timedelta(seconds=delay)
+
+
+class Composer:
+    """Builds the bytes of each row; the shared part of a list copy is built once per message."""
+
+    def __init__(self, session: Session, config: Config) -> None:
+        self.session, self.config = session, config
+        self._copies: dict[int, CopyTemplate] = {}
+        self._groups: dict[int, Group] = {}
+
+    def group(self, group_id: int) -> Group:
+        if group_id not in self._groups:
+            group = self.session.get(Group, group_id)
+            if group is None:
+                raise LookupError(f"group {group_id} no longer exists")
+            self._groups[group_id] = group
+        return self._groups[group_id]
+
+    def copy(self, message_pk: int) -> CopyTemplate:
+        if message_pk not in self._copies:
+            message = self.session.get(Message, message_pk)
+            if message is None:
+                raise LookupError(f"message {message_pk} no longer exists")
+            group = self.group(message.group_id)
+            topic = self.session.get(Topic, message.topic_id) if message.topic_id else None
+            info = ListInfo(name=group.name, title=group.title, domain=self.config.server.domain,
+                            prefix=group.prefix, from_rewrite=group.from_rewrite,
+                            topic_key=topic.key if topic else None, message_id=message.message_id)
+            self._copies[message_pk] = build_copy(message.raw, info, self.config.templates)
+        return self._copies[message_pk]
+
+    def job(self, row: Outbox, member_token: Optional[str]) -> Job:
+        domain = self.config.server.domain
+        name = self.group(row.group_id).name
+        bounces = address_for(name, domain, "bounces")
+        if row.kind == "copy":
+            assert row.message_pk is not None and member_token is not None
+            data = self.copy(row.message_pk).for_recipient(address_for(name, domain, "leave", member_token))
+            # VERP: a bounce names the member by token, whatever the bounce text says.
+            return Job(row.id, address_for(name, domain, "bounces", member_token), row.recipient, data)
+        if row.kind == "forward":
+            message = self.session.get(Message, row.message_pk)
+            if message is None:
+                raise LookupError(f"message {row.message_pk} no longer exists")
+            return Job(row.id, bounces, row.recipient, message.raw)
+        if row.payload is None:
+            raise ValueError(f"notice {row.id} has no content")
+        return Job(row.id, bounces, row.recipient, row.payload)
+
+
+class Deliverer:
+    """Owns the relay connections (one per pool thread) and works the outbox in batches."""
+
+    def __init__(self, engine: Engine, config: Config,
+                 transport_factory: Optional[Callable[[], Transport]] = None) -> None:
+        self.engine, self.config = engine, config
+        self._factory = transport_factory or (lambda: make_transport(config.relay, config.server.domain))
+        self._pool = ThreadPoolExecutor(config.delivery.connections, thread_name_prefix="mailhub-send")
+        self._local = threading.local()
+        self._transports: list[Transport] = []
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def _transport(self) -> Transport:
+        transport = getattr(self._local, "transport", None)
+        if transport is None:
+            transport = self._local.transport = self._factory()
+            with self._lock:
+                self._transports.append(transport)
+        return transport
+
+    def _send(self, job: Job, relay_down: threading.Event) -> Outcome:
+        if self.stopping.is_set():
+            return Outcome(job.outbox_id, skipped=True)
+        if relay_down.is_set():  # do not wait out a timeout per row when the relay is unreachable
+            return Outcome(job.outbox_id, DeliveryError("relay unavailable", permanent=False))
+        try:
+            self._transport().send(job.envelope_from, job.recipient, job.data)
+        except DeliveryError as exc:
+            if exc.connection:
+                relay_down.set()
+            return Outcome(job.outbox_id, exc)
+        except Exception as exc:  # noqa: BLE001 - a transport bug must not kill the worker
+            log.exception("sending outbox row %s failed", job.outbox_id)
+            return Outcome(job.outbox_id, DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False))
+        return Outcome(job.outbox_id)
+
+    def run_once(self) -> int:
+        """Claim one batch of due rows, send them, record the results. Returns rows claimed."""
+        d = self.config.delivery
+        with Session(self.engine) as session:
+            ids = claim(session, Outbox, (Outbox.state == "pending") & (Outbox.next_attempt_at <= utcnow()),
+                        d.batch_size, d.lease_seconds, order_by=Outbox.next_attempt_at)
+            if not ids:
+                return 0
+            rows = session.exec(select(Outbox).where(col(Outbox.id).in_(ids))).all()
+            member_ids = {r.member_id for r in rows if r.member_id is not None}
+            tokens = dict(session.exec(select(Member.id, Member.token)
+                                       .where(col(Member.id).in_(member_ids))).all()) if member_ids else {}
+            composer = Composer(session, self.config)
+            jobs, broken = [], []
+            for row in rows:
+                try:
+                    jobs.append(self.composed(composer, row, tokens))
+                except Exception as exc:  # noqa: BLE001 - an unbuildable row fails alone
+                    log.exception("cannot compose outbox row %s", row.id)
+                    broken.append(Outcome(row.id, DeliveryError(f"cannot compose: {exc}", permanent=True)))
+            meta = {r.id: (r.attempts, r.created_at) for r in rows}
+        if broken:
+            self._record(broken, meta)
+        relay_down = threading.Event()
+        futures: list[Future] = [self._pool.submit(self._send, job, relay_down) for job in jobs]
+        done: list[Outcome] = []
+        last = time.monotonic()
+        for fut in as_completed(futures):
+            done.append(fut.result())
+            if len(done) >= RECORD_EVERY or time.monotonic() - last > RECORD_SECONDS:
+                self._record(done, meta)
+                done, last = [], time.monotonic()
+        self._record(done, meta)
+        return len(ids)
+
+    @staticmethod
+    def composed(composer: Composer, row: Outbox, tokens: dict[int, str]) -> Job:
+        token = tokens.get(row.member_id) if row.member_id is not None else None
+        if row.kind == "copy" and token is None:
+            raise LookupError("the member has left the group")
+        return composer.job(row, token)
+
+    def _record(self, outcomes: list[Outcome], meta: dict[int, tuple[int, datetime]]) -> None:
+        if not outcomes:
+            return
+        now = utcnow()
+        sent = [o.outbox_id for o in outcomes if o.error is None and not o.skipped]
+        skipped = [o.outbox_id for o in outcomes if o.skipped]
+        with Session(self.engine) as session:
+            if sent:
+                session.execute(update(Outbox).where(col(Outbox.id).in_(sent))
+                                .values(state="sent", sent_at=now, lease_until=None, last_error=""))
+            if skipped:
+                session.execute(update(Outbox).where(col(Outbox.id).in_(skipped)).values(lease_until=None))
+            for o in outcomes:
+                if o.error is None:
+                    continue
+                attempts, created_at = meta[o.outbox_id]
+                attempts += 1
+                retry_at = None if o.error.permanent else next_attempt(self.config.delivery, attempts,
+                                                                       created_at, now)
+                values = {"attempts": attempts, "last_error": str(o.error)[:500], "lease_until": None}
+                if retry_at is None:
+                    values["state"] = "failed"
+                    log.warning("giving up on outbox row %s: %s", o.outbox_id, o.error)
+                else:
+                    values["next_attempt_at"] = retry_at
+                session.execute(update(Outbox).where(Outbox.id == o.outbox_id).values(**values))
+            session.commit()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            for transport in self._transports:
+                transport.close()
+            self._transports.clear()
