@@ -90,7 +90,9 @@ def _email(text: str) -> str:
 def _group(session: Session, name: str) -> Group:
     group = session.exec(select(Group).where(Group.name == name.lower())).first()
     if group is None:
-        fail(f"no group named '{name}' (see: mailhub group list)")
+        names = session.exec(select(Group.name).order_by(Group.name).limit(11)).all()
+        known = ", ".join(names[:10]) + (", …" if len(names) > 10 else "") if names else "none yet"
+        fail(f"no group named '{name}' (groups: {known})")
     return group
 
 

@@ -60,6 +60,8 @@ class Handler:
 
     async def handle_DATA(self, server: SMTP, session: SMTPSession, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
+        # The null reverse-path <> marks bounces and auto-replies (RFC 5321 4.5.5).
+        sender = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
         items = []
         for rcpt in envelope.rcpt_tos:
             addr = parse_address(rcpt, self.config.server.domain)
@@ -67,7 +69,7 @@ class Handler:
             if group_id is None:  # deleted between RCPT and DATA
                 return "451 4.3.0 Group changed during delivery, please try again"
             items.append(Incoming(group_id=group_id, channel=addr.kind, address_token=addr.token,
-                                  rcpt=rcpt, envelope_from=envelope.mail_from or "", raw=raw))
+                                  rcpt=rcpt, envelope_from=sender, raw=raw))
         try:
             await asyncio.wrap_future(self.writer.submit(items))
         except Exception:  # noqa: BLE001 - logged by the writer; never 250 for an unstored mail

@@ -1,0 +1,194 @@
+"""Real parts only: the service listens on loopback, copies land in an aiosmtpd sink, each test
+has its own SQLite file."""
+from __future__ import annotations
+
+import smtplib
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message as EmailMessage
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from aiosmtpd.controller import Controller
+from typer.testing import CliRunner
+
+from mailhub.cli import app
+from mailhub.config import Config, load_config
+from mailhub.service import Service
+
+DOMAIN = "lists.example.org"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return message_from_bytes(self.data)
+
+
+@dataclass
+class SinkHandler:
+    """Accepts (or refuses) mail like a relay would and keeps what it accepted."""
+
+    received: list[Received] = field(default_factory=list)
+    delay: float = 0.0
+    refuse: dict[str, str] = field(default_factory=dict)  # recipient -> SMTP reply
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: ANN001
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001
+        if self.delay:
+            import asyncio
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if address in r.rcpt_tos]
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.received)
+
+
+class Sink:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.handler = SinkHandler()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> "Sink":
+        self.controller.start()
+        return self
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    def to(self, address: str) -> list[Received]:
+        return self.handler.to(address)
+
+    def count(self) -> int:
+        return self.handler.count()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink().start()
+    yield s
+    s.stop()
+
+
+def write_config(folder: Path, relay_port: int, extra: str = "") -> Path:
+    path = folder / "config.toml"
+    path.write_text(f"""
+[server]
+domain = "{DOMAIN}"
+host = "127.0.0.1"
+port = {free_port()}
+max_message_size = 100000
+
+[database]
+url = "sqlite:///mailhub.db"
+
+[relay]
+host = "127.0.0.1"
+port = {relay_port}
+timeout = 5
+
+[delivery]
+retry_initial = 0.2
+retry_max = 0.5
+{extra}
+""")
+    return path
+
+
+class Env:
+    """One test's mailhub: its config, database, service and CLI."""
+
+    def __init__(self, folder: Path, relay_port: int, extra: str = "") -> None:
+        self.path = write_config(folder, relay_port, extra)
+        self.config: Config = load_config(self.path)
+        self.service: Service | None = None
+        self.runner = CliRunner()
+
+    @property
+    def port(self) -> int:
+        return self.config.server.port
+
+    def start(self) -> Service:
+        self.service = Service(self.config)
+        self.service.start()
+        return self.service
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+
+    def cli(self, *args: str, ok: bool = True):  # noqa: ANN201
+        result = self.runner.invoke(app, [*args, "--config", str(self.path)])
+        if ok:
+            assert result.exit_code == 0, f"mailhub {' '.join(args)} failed: {result.output}"
+        return result
+
+    def group(self, name: str, *members: str, policy: str = "members") -> None:
+        self.cli("group", "create", name, "--policy", policy)
+        for m in members:
+            self.cli("member", "add", name, m)
+
+    def send(self, data: bytes | str, rcpts: list[str], mail_from: str = "ann@example.com") -> dict:
+        """Send over SMTP; returns smtplib's refused-recipients dict (raises on a refused message)."""
+        if isinstance(data, str):
+            data = data.encode()
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as smtp:
+            return smtp.sendmail(mail_from, rcpts, data)
+
+
+@pytest.fixture
+def env(tmp_path: Path, sink: Sink) -> Iterator[Env]:
+    e = Env(tmp_path, sink.port)
+    yield e
+    e.stop()
+
+
+def mail(subject: str = "Hello", body: str = "Hi all", sender: str = "Ann <ann@example.com>",
+         to: str = f"mentors@{DOMAIN}", message_id: str | None = None, headers: str = "") -> bytes:
+    msgid = message_id or f"<{time.monotonic_ns()}@example.com>"
+    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {msgid}\r\n"
+            f"Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n{headers}\r\n{body}\r\n").encode()
