@@ -170,3 +170,41 @@ def test_one_mail_to_two_groups_is_posted_in_both(env, sink):
     wait_for(lambda: sink.count() == 2)
     assert sink.to("bea@example.com")[0].message["Subject"] == "[mentors] Hello"
     assert sink.to("cem@example.com")[0].message["Subject"] == "[mentees] Hello"
+
+
+def _topics(env) -> list[dict]:
+    return json.loads(env.cli("topics", "mentors", "--json").output)
+
+
+def test_replies_by_header_by_topic_address_and_by_subject_join_one_topic(env, sink):
+    env.group("mentors", "ann@example.com", "bea@example.com", "cem@example.com")
+    env.start()
+    env.send(mail(subject="Pricing help", message_id="<root@example.com>"), [POST])
+    first = wait_for(lambda: sink.to("bea@example.com"), what="the first post")[0].message
+    reply_to = first["Reply-To"].strip("<>")
+    # 1. A reply with threading headers.
+    env.send(mail(sender="bea@example.com", subject="Re: [mentors] Pricing help", message_id="<r1@example.com>",
+                  headers="In-Reply-To: <root@example.com>\r\nReferences: <root@example.com>\r\n"),
+             [POST], mail_from="bea@example.com")
+    # 2. A reply from a client that keeps no headers and changes the subject, sent to Reply-To.
+    env.send(mail(sender="cem@example.com", subject="my answer", to=reply_to, message_id="<r2@example.com>"),
+             [reply_to], mail_from="cem@example.com")
+    # 3. A reply with only a "Re:" subject.
+    env.send(mail(sender="bea@example.com", subject="RE: Pricing help", message_id="<r3@example.com>"),
+             [POST], mail_from="bea@example.com")
+    # A new post that merely shares words is its own topic.
+    env.send(mail(sender="cem@example.com", subject="Pricing help", message_id="<new@example.com>"),
+             [POST], mail_from="cem@example.com")
+    wait_for(lambda: sum(t["messages"] for t in _topics(env)) == 5, what="five threaded messages")
+    counts = sorted(t["messages"] for t in _topics(env))
+    assert counts == [1, 4]
+    big = next(t for t in _topics(env) if t["messages"] == 4)
+    shown = json.loads(env.cli("topic", "show", str(big["id"]), "--json").output)
+    assert [m["message_id"] for m in shown["messages"]] == [
+        "root@example.com", "r1@example.com", "r2@example.com", "r3@example.com"]
+    # Every copy in the topic offers the same reply address; the other topic its own.
+    wait_for(lambda: len(sink.to("ann@example.com")) == 4)
+    reply_tos = {r.message["Message-ID"]: r.message["Reply-To"] for r in sink.to("ann@example.com")}
+    assert reply_tos["<r1@example.com>"] == reply_tos["<r2@example.com>"] == reply_tos["<r3@example.com>"] \
+        == f"<{reply_to}>"
+    assert reply_tos["<new@example.com>"] != f"<{reply_to}>"
