@@ -136,6 +136,7 @@ def serve(config: ConfigOpt = None) -> None:
 
     cfg = _load(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command
     try:
         service = Service(cfg)
         service.start()

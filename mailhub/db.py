@@ -1,7 +1,12 @@
 """The engine: SQLite in WAL mode with fsync on commit, so a 250 means the mail is on disk."""
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -14,16 +19,21 @@ class StoreError(Exception):
     """The database could not be opened or written."""
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
-    cur.close()
+def _sqlite_pragmas(synchronous: str):  # noqa: ANN202
+    def on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+    return on_connect
 
 
-def make_engine(url: str, create: bool = True) -> Engine:
+def make_engine(url: str, create: bool = True, durable: bool = True) -> Engine:
+    """`durable=False` is for the workers: their commits may be lost on power failure (not on a
+    crash) and are then redone from the stored mail, since every step is idempotent. The
+    listener's intake keeps fsync-on-commit: a 250 must survive anything."""
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
         folder = Path(url[len("sqlite:///"):]).parent
         try:
@@ -32,10 +42,51 @@ def make_engine(url: str, create: bool = True) -> Engine:
             raise StoreError(f"cannot create database folder {folder}: {exc.strerror}") from None
     engine = create_engine(url, connect_args={"check_same_thread": False} if url.startswith("sqlite") else {})
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas("FULL" if durable else "NORMAL"))
     if create:
         try:
             SQLModel.metadata.create_all(engine)
         except Exception as exc:  # noqa: BLE001 - reported to the person, with the cause
             raise StoreError(f"cannot open database {url}: {exc}") from None
     return engine
+
+
+class _WriteLock:
+    """One lock per SQLite file for every write transaction of our threads and processes.
+
+    SQLite admits one writer; a writer that finds the file locked sleeps in its busy handler
+    (1, 2, 5 … 100 ms) and can be overtaken again and again. Queuing on flock instead wakes
+    the next writer the moment the lock frees, which keeps the listener's 250s prompt while
+    the workers write too."""
+
+    def __init__(self, path: str | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if path else None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:  # flock does not exclude threads sharing one descriptor
+            if self._fd is None:
+                yield
+                return
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+_locks: dict[str, _WriteLock] = {}
+_locks_guard = threading.Lock()
+
+
+def writing(engine: Engine) -> AbstractContextManager[None]:
+    """Wrap a write transaction: `with writing(engine), Session(engine) as s: … s.commit()`."""
+    url = engine.url
+    key = str(url)
+    with _locks_guard:
+        if key not in _locks:
+            file = url.database if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+                else None
+            _locks[key] = _WriteLock(f"{file}.writelock" if file else None)
+        return _locks[key].held()

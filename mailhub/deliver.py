@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from mailhub.compose import CopyTemplate, ListInfo, build_copy
 from mailhub.config import Config, DeliveryConfig
+from mailhub.db import writing
 from mailhub.leases import claim
 from mailhub.models import Group, Member, Message, Outbox, Topic, utcnow
 from mailhub.router import address_for
@@ -185,7 +186,7 @@ class Deliverer:
         now = utcnow()
         sent = [o.outbox_id for o in outcomes if o.error is None and not o.skipped]
         skipped = [o.outbox_id for o in outcomes if o.skipped]
-        with Session(self.engine) as session:
+        with writing(self.engine), Session(self.engine) as session:
             if sent:
                 session.execute(update(Outbox).where(col(Outbox.id).in_(sent))
                                 .values(state="sent", sent_at=now, lease_until=None, last_error=""))

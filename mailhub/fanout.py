@@ -1,7 +1,8 @@
 """Turn one accepted message into outbox rows: one per recipient, unique by key, one transaction."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -26,19 +27,39 @@ def enqueue(session: Session, rows: Iterable[dict[str, Any]]) -> None:
     insert_ignoring_duplicates(session, Outbox, full, ["key"])
 
 
-def recipients(session: Session, message: Message, author: str, include_author: bool) -> list[Member]:
-    members = session.exec(
-        select(Member).where(Member.group_id == message.group_id, Member.delivery == "each")
-    ).all()
-    return [m for m in members if include_author or m.email != author]
+@dataclass(frozen=True)
+class Roster:
+    """A group's members as plain tuples, read once per processing batch rather than per message."""
+
+    members: tuple[tuple[int, str, str, str], ...]  # id, email, role, delivery
+
+    def role_of(self, address: str) -> Optional[str]:
+        return next((role for _, email, role, _ in self.members if email == address), None)
+
+    def recipients(self, author: str, include_author: bool) -> list[tuple[int, str]]:
+        return [(mid, email) for mid, email, _, delivery in self.members
+                if delivery == "each" and (include_author or email != author)]
 
 
-def fan_out(session: Session, message: Message, author: str, include_author: bool) -> int:
-    members = recipients(session, message, author, include_author)
+class Rosters:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._by_group: dict[int, Roster] = {}
+
+    def get(self, group_id: int) -> Roster:
+        if group_id not in self._by_group:
+            rows = self.session.exec(select(Member.id, Member.email, Member.role, Member.delivery)
+                                     .where(Member.group_id == group_id)).all()
+            self._by_group[group_id] = Roster(tuple((r[0], r[1], r[2], r[3]) for r in rows))
+        return self._by_group[group_id]
+
+
+def fan_out(session: Session, message: Message, roster: Roster, author: str, include_author: bool) -> int:
+    members = roster.recipients(author, include_author)
     enqueue(session, (
-        {"key": f"copy:{message.id}:{m.id}", "kind": "copy", "message_pk": message.id,
-         "member_id": m.id, "group_id": message.group_id, "recipient": m.email}
-        for m in members
+        {"key": f"copy:{message.id}:{mid}", "kind": "copy", "message_pk": message.id,
+         "member_id": mid, "group_id": message.group_id, "recipient": email}
+        for mid, email in members
     ))
     return len(members)
 

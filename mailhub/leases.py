@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlmodel import Session
 
+from mailhub.db import writing
 from mailhub.models import utcnow
 
 
@@ -24,6 +25,7 @@ def claim(session: Session, model: Any, condition: Any, limit: int, lease_second
         pick = pick.with_for_update(skip_locked=True)
     stmt = (update(model).where(model.id.in_(pick.scalar_subquery()))
             .values(lease_until=now + timedelta(seconds=lease_seconds)).returning(model.id))
-    ids = sorted(session.execute(stmt).scalars().all())
-    session.commit()
+    with writing(session.get_bind()):  # type: ignore[arg-type]
+        ids = sorted(session.execute(stmt).scalars().all())
+        session.commit()
     return ids

@@ -5,10 +5,12 @@ import logging
 from typing import Optional
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlalchemy.orm import defer
+from sqlmodel import Session, col, select
 
 from mailhub.config import Config
-from mailhub.fanout import enqueue, fan_out, queue_notice
+from mailhub.db import writing
+from mailhub.fanout import Roster, Rosters, enqueue, fan_out, queue_notice
 from mailhub.leases import claim
 from mailhub.models import Group, Member, Message
 from mailhub.notices import render_notice
@@ -34,25 +36,25 @@ def _fill_derived(message: Message, mail: Parsed) -> None:
     message.sent_at = mail.date
 
 
-def publish(session: Session, config: Config, group: Group, message: Message, mail: Parsed) -> int:
+def publish(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
+            roster: Roster) -> int:
     """Thread an accepted post and queue its copies. Returns how many copies were queued."""
     attach(session, group.id, group.prefix, message, mail, message.received_at,
            config.threading.subject_window_days)
     message.state, message.reason = "posted", "posted"
     session.add(message)
-    return fan_out(session, message, mail.from_addr, group.include_author)
+    return fan_out(session, message, roster, mail.from_addr, group.include_author)
 
 
-def _post(session: Session, config: Config, group: Group, message: Message, mail: Parsed) -> None:
-    role = session.exec(
-        select(Member.role).where(Member.group_id == group.id, Member.email == mail.from_addr)
-    ).first()
+def _post(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
+          roster: Roster) -> None:
+    role = roster.role_of(mail.from_addr)
     decision = decide(PostContext(group_name=group.name, list_id=list_id(group, config.server.domain),
                                   policy=group.policy, member_role=role,
                                   envelope_from=message.envelope_from, mail=mail))
     log.info("message %s to %s: %s (%s)", message.id, group.name, decision.action, decision.reason)
     if decision.action == ACCEPT:
-        publish(session, config, group, message, mail)
+        publish(session, config, group, message, mail, roster)
         return
     message.state = {HOLD: "held", DISCARD: "discarded"}.get(decision.action, "rejected")
     message.reason = decision.reason
@@ -88,15 +90,16 @@ def _command(session: Session, config: Config, group: Group, message: Message, m
     message.state, message.reason = "done", "commands by mail are not available yet; sender told"
 
 
-def process_one(session: Session, config: Config, message: Message) -> None:
+def process_one(session: Session, config: Config, message: Message, rosters: Rosters,
+                mail: Optional[Parsed] = None) -> None:
     group = session.get(Group, message.group_id)
     if group is None:
         message.state, message.reason = "discarded", "group was deleted"
         return
-    mail = parse_message(message.raw)
+    mail = mail or parse_message(message.raw)
     _fill_derived(message, mail)
     if message.channel == "post":
-        _post(session, config, group, message, mail)
+        _post(session, config, group, message, mail, rosters.get(group.id))
     elif message.channel == "owner":
         _owner(session, group, message)
     elif message.channel == "bounces":
@@ -106,12 +109,35 @@ def process_one(session: Session, config: Config, message: Message) -> None:
     session.add(message)
 
 
+# Messages per write transaction. SQLite has one writer: short transactions here keep the
+# listener's commits (and so its 250 replies) from waiting behind the worker.
+WRITE_CHUNK = 5
+
+
 def process_pending(engine: Engine, config: Config, limit: int = 50) -> int:
-    """Claim and work up to `limit` new messages. Returns how many were claimed."""
+    """Claim and work up to `limit` new messages. Returns how many were claimed.
+
+    Parsing happens before any write lock is taken; a chunk that fails is redone message by
+    message, so one poison message cannot hold up the others."""
     with Session(engine) as session:
         ids = claim(session, Message, Message.state == "new", limit, config.delivery.lease_seconds)
-    for message_id in ids:
-        _process_id(engine, config, message_id)
+        raws = session.exec(select(Message.id, Message.raw).where(col(Message.id).in_(ids))).all() if ids else []
+    parsed = {message_id: parse_message(raw) for message_id, raw in raws}
+    for start in range(0, len(ids), WRITE_CHUNK):
+        chunk = ids[start:start + WRITE_CHUNK]
+        try:
+            with writing(engine), Session(engine) as session:
+                rosters = Rosters(session)
+                query = select(Message).where(col(Message.id).in_(chunk)).options(defer(Message.raw))
+                for message in session.exec(query.order_by(Message.id)).all():
+                    if message.state == "new":
+                        process_one(session, config, message, rosters, parsed.get(message.id))
+                        message.lease_until = None
+                session.commit()
+        except Exception:  # noqa: BLE001 - narrowed down below, message by message
+            log.warning("processing messages %s failed; retrying them one by one", chunk)
+            for message_id in chunk:
+                _process_id(engine, config, message_id)
     return len(ids)
 
 
@@ -125,12 +151,12 @@ def process_message(engine: Engine, config: Config, message_id: int) -> None:
 
 
 def _process_id(engine: Engine, config: Config, message_id: int) -> None:
-    with Session(engine) as session:
+    with writing(engine), Session(engine) as session:
         message = session.get(Message, message_id)
         if message is None or message.state != "new":
             return
         try:
-            process_one(session, config, message)
+            process_one(session, config, message, Rosters(session))
             message.lease_until = None
             session.add(message)
             session.commit()
@@ -139,7 +165,7 @@ def _process_id(engine: Engine, config: Config, message_id: int) -> None:
             session.rollback()
             log.exception("processing message %s failed", message_id)
             error = f"{type(exc).__name__}: {exc}"
-    with Session(engine) as session:
+    with writing(engine), Session(engine) as session:
         message = session.get(Message, message_id)
         if message is None:
             return
@@ -157,7 +183,7 @@ def set_held_outcome(session: Session, config: Config, message: Message, approve
     group = session.get(Group, message.group_id)
     assert group is not None
     if approve:
-        publish(session, config, group, message, parse_message(message.raw))
+        publish(session, config, group, message, parse_message(message.raw), Rosters(session).get(group.id))
     else:
         message.state, message.reason = "rejected", reason or "rejected by a moderator"
         _tell_rejected(session, config, group, message, reason or "")

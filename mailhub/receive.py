@@ -28,12 +28,24 @@ class GroupDirectory:
         self._ids: dict[str, int] = {}
         self._loaded = 0.0
 
+    def cached(self, name: str) -> Optional[int]:
+        """The id if known and fresh, without touching the database (safe on the event loop)."""
+        if time.monotonic() - self._loaded <= self.ttl:
+            return self._ids.get(name)
+        return None
+
     def lookup(self, name: str) -> Optional[int]:
         if time.monotonic() - self._loaded > self.ttl or name not in self._ids:
             with Session(self.engine) as session:
                 self._ids = {n: i for n, i in session.exec(select(Group.name, Group.id)).all()}
             self._loaded = time.monotonic()
         return self._ids.get(name)
+
+    async def find(self, name: str) -> Optional[int]:
+        found = self.cached(name)
+        if found is None:
+            found = await asyncio.get_running_loop().run_in_executor(None, self.lookup, name)
+        return found
 
 
 class Handler:
@@ -49,7 +61,7 @@ class Handler:
         except AddressError as exc:
             return f"550 5.1.1 <{address}>: {exc}"
         try:
-            group_id = await asyncio.get_running_loop().run_in_executor(None, self.groups.lookup, parsed.group)
+            group_id = await self.groups.find(parsed.group)
         except Exception as exc:  # noqa: BLE001 - a store problem is temporary for the sender
             log.error("group lookup failed: %s", exc)
             return "451 4.3.0 Temporary problem, please try again later"
@@ -63,14 +75,14 @@ class Handler:
         # The null reverse-path <> marks bounces and auto-replies (RFC 5321 4.5.5).
         sender = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
         items = []
-        for rcpt in envelope.rcpt_tos:
-            addr = parse_address(rcpt, self.config.server.domain)
-            group_id = self.groups.lookup(addr.group)
-            if group_id is None:  # deleted between RCPT and DATA
-                return "451 4.3.0 Group changed during delivery, please try again"
-            items.append(Incoming(group_id=group_id, channel=addr.kind, address_token=addr.token,
-                                  rcpt=rcpt, envelope_from=sender, raw=raw))
         try:
+            for rcpt in envelope.rcpt_tos:
+                addr = parse_address(rcpt, self.config.server.domain)
+                group_id = await self.groups.find(addr.group)
+                if group_id is None:  # deleted between RCPT and DATA
+                    return "451 4.3.0 Group changed during delivery, please try again"
+                items.append(Incoming(group_id=group_id, channel=addr.kind, address_token=addr.token,
+                                      rcpt=rcpt, envelope_from=sender, raw=raw))
             await asyncio.wrap_future(self.writer.submit(items))
         except Exception:  # noqa: BLE001 - logged by the writer; never 250 for an unstored mail
             return "451 4.3.0 Could not store the message, please try again later"

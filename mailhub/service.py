@@ -1,50 +1,55 @@
-"""`mailhub serve` in one process: the listener, the processing worker and the delivery worker."""
+"""`mailhub serve`: the SMTP listener with its store writer in this process, and the processing
+and delivery workers in a child process, so that each gets a core of its own and a message
+that crashes a worker can never take the listener down."""
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
-from typing import Callable, Optional
+from typing import Any, Callable
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from mailhub.config import Config
-from mailhub.db import make_engine
+from mailhub.db import make_engine, writing
 from mailhub.deliver import Deliverer
 from mailhub.models import Message, Outbox
 from mailhub.process import process_pending
 from mailhub.receive import GroupDirectory, Handler, make_listener
 from mailhub.store import StoreWriter
-from mailhub.transport import Transport
 
 log = logging.getLogger(__name__)
 
 IDLE_POLL = 1.0  # seconds: how often idle workers look for work the CLI or a retry made due
+LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
 def release_leases(engine: Engine) -> None:
-    """SQLite has one serve process per database (holding the listener port proves it), so leases
+    """SQLite has one serve process per database (holding the listener port shows it), so leases
     left by a killed predecessor are stale and can be freed at once instead of waiting them out."""
     if engine.dialect.name != "sqlite":
         return
-    with Session(engine) as session:
+    with writing(engine), Session(engine) as session:
         for model in (Message, Outbox):
             session.execute(update(model).where(model.lease_until.is_not(None)).values(lease_until=None))
         session.commit()
 
 
 class Worker:
-    """A thread that calls `step` until stopped; sleeps when `step` found nothing to do."""
+    """A thread that calls `step` until stopped; sleeps until woken when `step` found no work."""
 
-    def __init__(self, name: str, step: Callable[[], int], wake: threading.Event,
+    def __init__(self, name: str, step: Callable[[], int], wake: Any,
                  after_work: Callable[[], None] = lambda: None) -> None:
-        self.step, self.wake, self.after_work = step, wake, after_work
+        self.step, self.wake, self.after_work = step, wake, after_work  # wake: a thread or process Event
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def _run(self) -> None:
         while not self.stopping.is_set():
+            self.wake.clear()  # before looking, so a wake-up during the step is not lost
             try:
                 worked = self.step()
             except Exception:  # noqa: BLE001 - e.g. a locked database: wait and try again
@@ -52,9 +57,8 @@ class Worker:
                 worked = 0
             if worked:
                 self.after_work()
-                continue
-            self.wake.wait(IDLE_POLL)
-            self.wake.clear()
+            else:
+                self.wake.wait(IDLE_POLL)
 
     def start(self) -> None:
         self.thread.start()
@@ -62,22 +66,56 @@ class Worker:
     def stop(self) -> None:
         self.stopping.set()
         self.wake.set()
-        self.thread.join(timeout=30)
+        self.thread.join(timeout=60)
+
+
+class Workers:
+    """Processing (stored mail → topics and outbox rows) and delivery (outbox → relay)."""
+
+    def __init__(self, config: Config, wake: Any) -> None:
+        self.engine = make_engine(config.database.url, durable=False)
+        self.deliver_wake = threading.Event()
+        self.deliverer = Deliverer(self.engine, config)
+        self.processor = Worker("mailhub-process", lambda: process_pending(self.engine, config), wake,
+                                after_work=self.deliver_wake.set)
+        self.sender = Worker("mailhub-deliver", self.deliverer.run_once, self.deliver_wake)
+
+    def start(self) -> None:
+        self.processor.start()
+        self.sender.start()
+
+    def stop(self) -> None:
+        self.processor.stop()
+        self.deliverer.stopping.set()  # in-flight sends finish and are recorded; the rest wait
+        self.sender.stop()
+        self.deliverer.close()
+        self.engine.dispose()
+
+
+def run_workers(config: Config, wake: Any, stop: Any, log_level: int) -> None:
+    """The worker process. It stops when told to, or when the serve process has gone."""
+    if log_level:
+        logging.basicConfig(level=log_level, format=LOG_FORMAT)
+    workers = Workers(config, wake)
+    workers.start()
+    parent = os.getppid()
+    while not stop.wait(IDLE_POLL):
+        if os.getppid() != parent:
+            log.warning("the serve process is gone; stopping the workers")
+            break
+    workers.stop()
 
 
 class Service:
-    def __init__(self, config: Config, listen: bool = True,
-                 transport_factory: Optional[Callable[[], Transport]] = None) -> None:
+    def __init__(self, config: Config, listen: bool = True) -> None:
         self.config = config
         self.engine = make_engine(config.database.url)
-        self.process_wake, self.deliver_wake = threading.Event(), threading.Event()
-        self.writer = StoreWriter(self.engine, config.server.domain, on_commit=self.process_wake.set)
-        self.deliverer = Deliverer(self.engine, config, transport_factory)
-        self.processor = Worker("mailhub-process", lambda: process_pending(self.engine, config),
-                                self.process_wake, after_work=self.deliver_wake.set)
-        self.sender = Worker("mailhub-deliver", self.deliverer.run_once, self.deliver_wake)
+        self._mp = multiprocessing.get_context("spawn")  # a clean interpreter, not a copy of our threads
+        self.wake, self.stopping = self._mp.Event(), self._mp.Event()
+        self.writer = StoreWriter(self.engine, config.server.domain, on_commit=self.wake.set)
         self.listener = make_listener(config, Handler(config, GroupDirectory(self.engine), self.writer)) \
             if listen else None
+        self.worker: Any = None
 
     def start(self) -> None:
         self.writer.start()
@@ -91,15 +129,20 @@ class Service:
             release_leases(self.engine)
             log.info("listening on %s:%s for @%s", self.config.server.host, self.config.server.port,
                      self.config.server.domain)
-        self.processor.start()
-        self.sender.start()
+        self.worker = self._mp.Process(target=run_workers, name="mailhub-workers", args=(
+            self.config, self.wake, self.stopping, logging.getLogger().level if logging.getLogger().handlers else 0))
+        self.worker.start()
 
     def stop(self) -> None:
         if self.listener is not None:
             self.listener.stop()
         self.writer.stop()
-        self.processor.stop()
-        self.deliverer.stopping.set()
-        self.sender.stop()
-        self.deliverer.close()
+        if self.worker is not None:
+            self.stopping.set()
+            self.worker.join(timeout=90)
+            if self.worker.is_alive():
+                log.error("workers did not stop in time; terminating them")
+                self.worker.terminate()
+                self.worker.join()
+            self.worker = None
         self.engine.dispose()

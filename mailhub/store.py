@@ -12,6 +12,7 @@ from typing import Callable, Optional
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from mailhub.db import writing
 from mailhub.fanout import insert_ignoring_duplicates
 from mailhub.models import Message, utcnow
 from mailhub.parse import header_message_id, read_headers
@@ -94,7 +95,7 @@ class StoreWriter:
 
     def _commit(self, batch: list[tuple[list[Incoming], Future]]) -> None:
         try:
-            with Session(self.engine) as session:
+            with writing(self.engine), Session(self.engine) as session:
                 insert_incoming(session, [i for items, _ in batch for i in items], self.domain)
                 session.commit()
         except Exception as exc:  # noqa: BLE001 - every waiting client gets a 451, nobody a 250

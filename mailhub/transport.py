@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import mailbox
+import os
 import smtplib
 import ssl
 from typing import Protocol
@@ -94,7 +95,9 @@ class MaildirTransport:
     """Writes each copy as a file, with the envelope in Return-Path and Delivered-To as an MDA would."""
 
     def __init__(self, path: str) -> None:
-        self.box = mailbox.Maildir(path, create=True)
+        for sub in ("tmp", "new", "cur"):  # several sender threads may get here at once
+            os.makedirs(os.path.join(path, sub), exist_ok=True)
+        self.box = mailbox.Maildir(path, create=False)
 
     def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
         envelope = f"Return-Path: <{envelope_from}>\r\nDelivered-To: {recipient}\r\n".encode()
