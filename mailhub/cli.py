@@ -9,6 +9,7 @@ import secrets
 import signal
 import sys
 import threading
+import unicodedata
 from contextlib import contextmanager
 from datetime import datetime
 from email.message import EmailMessage
@@ -44,6 +45,8 @@ app.add_typer(group_app, name="group")
 app.add_typer(member_app, name="member")
 app.add_typer(topic_app, name="topic")
 app.add_typer(held_app, name="held")
+
+MAX_ID = 2**63 - 1  # the largest id SQLite (and PostgreSQL bigint) can hold
 
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", help="config file (default: $MAILHUB_CONFIG, then ./config.toml)")]
@@ -109,7 +112,8 @@ def _when(value: Optional[datetime]) -> Optional[str]:
 
 
 def _one_line(text: str, what: str) -> str:
-    if any(ord(c) < 32 and c != "\t" for c in text):
+    # Control characters and Unicode line/paragraph separators could break a mail header.
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") and c != "\t" for c in text):
         fail(f"{what} must be one line without control characters")
     return text.strip()
 
@@ -401,8 +405,9 @@ def topic_show(topic_id: Annotated[str, typer.Argument(metavar="TOPIC_ID")], as_
                config: ConfigOpt = None) -> None:
     """The messages of one topic, oldest first (TOPIC_ID is the number or the key)."""
     with opened(config) as (cfg, session):
-        topic = session.get(Topic, int(topic_id)) if topic_id.isdigit() else \
-            session.exec(select(Topic).where(Topic.key == topic_id)).first()
+        topic = session.exec(select(Topic).where(Topic.key == topic_id)).first()
+        if topic is None and topic_id.isdigit() and int(topic_id) <= MAX_ID:
+            topic = session.get(Topic, int(topic_id))
         if topic is None:
             fail(f"no topic '{topic_id}' (see: mailhub topics GROUP)")
         group = session.get(Group, topic.group_id)
@@ -427,7 +432,7 @@ def topic_show(topic_id: Annotated[str, typer.Argument(metavar="TOPIC_ID")], as_
 # ---- moderation --------------------------------------------------------------------------------
 
 def _held(session: Session, message_id: int) -> Message:
-    message = session.get(Message, message_id)
+    message = session.get(Message, message_id) if 0 < message_id <= MAX_ID else None
     if message is None or message.channel != "post":
         fail(f"no post with id {message_id}")
     if message.state != "held":

@@ -11,6 +11,9 @@ DEFAULT_PATH = "config.toml"
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
+MAX_NUMBER = 1e9  # ~31 years in seconds: larger values are typos, and overflow date arithmetic
+
+
 class ConfigError(Exception):
     """A config problem a person can fix; the message names the key."""
 
@@ -95,8 +98,11 @@ def _section(name: str, cls: type, table: Any) -> Any:
             raise ConfigError(f"'{name}.{key}' must be {f.type}, not a boolean")
         if not isinstance(value, expected):
             raise ConfigError(f"'{name}.{key}' must be {f.type}, got {value!r}")
-        if str(f.type) in ("int", "float") and value < 0:
-            raise ConfigError(f"'{name}.{key}' must not be negative")
+        if str(f.type) in ("int", "float"):
+            if value < 0:
+                raise ConfigError(f"'{name}.{key}' must not be negative")
+            if not value <= MAX_NUMBER:  # also refuses nan and inf
+                raise ConfigError(f"'{name}.{key}' must be at most {MAX_NUMBER:.0f}, got {value!r}")
         values[key] = float(value) if str(f.type) == "float" else value
     return cls(**values)
 

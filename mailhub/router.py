@@ -81,5 +81,6 @@ def normalize_email(text: str) -> str:
     """A member's address as stored and compared: lowercased, checked to be one plain mailbox."""
     address = text.strip().lower()
     if len(address) > 254 or not _MAILBOX.match(address) or ".." in address:
-        raise AddressError(f"'{text}' is not a valid mail address")
+        shown = text.strip().encode("unicode_escape").decode("ascii")  # keep the error on one line
+        raise AddressError(f"'{shown}' is not a valid mail address")
     return address

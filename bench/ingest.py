@@ -1,0 +1,88 @@
+"""Ingest benchmark: N concurrent SMTP clients post small messages to a running `mailhub serve`.
+
+Prints accepted messages per second and the p50/p99 time from MAIL FROM to the 250 after DATA
+(a 250 means the message is committed to the database with fsync).
+
+    .venv/bin/python bench/ingest.py --messages 5000 --clients 20
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+from common import DOMAIN, Install, machine
+
+
+async def _reply(reader: asyncio.StreamReader) -> int:
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("server closed the connection")
+        if line[3:4] != b"-":
+            return int(line[:3])
+
+
+async def client(port: int, n: int, first: int, latencies: list[float], group: str) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await _reply(reader)
+    writer.write(b"EHLO bench.example.com\r\n")
+    await _reply(reader)
+    for i in range(first, first + n):
+        body = (f"From: Member {i % 5} <member{i % 5}@example.com>\r\nTo: {group}@{DOMAIN}\r\n"
+                f"Subject: Benchmark message {i}\r\nMessage-ID: <bench-{i}-{time.time_ns()}@example.com>\r\n\r\n"
+                f"Hello, this is message {i}.\r\nA few lines of text, like a short reply from a phone.\r\n.\r\n")
+        start = time.perf_counter()
+        writer.write(f"MAIL FROM:<member{i % 5}@example.com>\r\n".encode())
+        assert await _reply(reader) == 250
+        writer.write(f"RCPT TO:<{group}@{DOMAIN}>\r\n".encode())
+        assert await _reply(reader) == 250
+        writer.write(b"DATA\r\n")
+        assert await _reply(reader) == 354
+        writer.write(body.encode())
+        code = await _reply(reader)
+        if code != 250:
+            raise RuntimeError(f"message {i} refused with {code}")
+        latencies.append(time.perf_counter() - start)
+    writer.write(b"QUIT\r\n")
+    writer.close()
+
+
+async def run(port: int, messages: int, clients: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    per = messages // clients
+    start = time.perf_counter()
+    await asyncio.gather(*(client(port, per, c * per, latencies, "bench") for c in range(clients)))
+    return time.perf_counter() - start, latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--members", type=int, default=5, help="members of the group (posts fan out to them)")
+    args = parser.parse_args()
+    install = Install('maildir = "outgoing"')
+    try:
+        install.cli("group", "create", "bench", "--policy", "open")
+        csv = install.folder / "members.csv"
+        csv.write_text("email,name,role,delivery\n" + "".join(
+            f"member{i}@example.com,Member {i},member,each\n" for i in range(args.members)))
+        install.cli("member", "import", "bench", str(csv))
+        install.serve()
+        elapsed, latencies = asyncio.run(run(install.port, args.messages, args.clients))
+        latencies.sort()
+        accepted = len(latencies)
+        print(f"machine: {machine()}")
+        print(f"ingest: {accepted} messages from {args.clients} concurrent clients in {elapsed:.2f} s "
+              f"= {accepted / elapsed:.0f} messages/s accepted (durable: 250 after commit)")
+        print(f"accept latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
+              f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms")
+        print(f"peak RSS of mailhub serve: {install.peak_rss_mb():.0f} MB")
+    finally:
+        install.close()
+
+
+if __name__ == "__main__":
+    main()
