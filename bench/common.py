@@ -63,13 +63,22 @@ batch_size = 500
                 time.sleep(0.05)
         raise SystemExit("mailhub serve did not start; see " + str(self.folder / "serve.log"))
 
-    def peak_rss_mb(self) -> float:
-        """The serve process's high-water resident memory (VmHWM), read before it exits."""
+    def peak_rss_mb(self) -> dict[str, float]:
+        """High-water resident memory (VmHWM) of `mailhub serve` and of its worker process,
+        read while they still run."""
         assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        pids = {"serve": self.proc.pid}
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        for pid in children:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            pids["multiprocessing resource tracker" if b"resource_tracker" in cmdline else "workers"] = int(pid)
+        peaks = {}
+        for name, pid in pids.items():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks[name] = int(line.split()[1]) / 1024
+        return peaks
+
 
     def close(self, keep: bool = False) -> None:
         if self.proc is not None:
@@ -77,6 +86,10 @@ batch_size = 500
             self.proc.wait(timeout=30)
         if not keep:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def show_rss(peaks: dict[str, float]) -> str:
+    return ", ".join(f"{name} {mb:.0f} MB" for name, mb in peaks.items()) + f" (sum {sum(peaks.values()):.0f} MB)"
 
 
 def machine() -> str:

@@ -12,7 +12,7 @@ import asyncio
 import statistics
 import time
 
-from common import DOMAIN, Install, machine
+from common import DOMAIN, Install, machine, show_rss
 
 
 async def _reply(reader: asyncio.StreamReader) -> int:
@@ -79,7 +79,7 @@ def main() -> None:
               f"= {accepted / elapsed:.0f} messages/s accepted (durable: 250 after commit)")
         print(f"accept latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
               f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms")
-        print(f"peak RSS of mailhub serve: {install.peak_rss_mb():.0f} MB")
+        print(f"peak RSS: {show_rss(install.peak_rss_mb())}")
     finally:
         install.close()
 
