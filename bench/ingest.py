@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import statistics
 import time
 
@@ -57,6 +58,19 @@ async def run(port: int, messages: int, clients: int) -> tuple[float, list[float
     return time.perf_counter() - start, latencies
 
 
+def wait_drained(install: Install, timeout: float = 300) -> tuple[bool, int]:
+    """Wait until every stored message is processed and every copy delivered (read-only peek)."""
+    db = sqlite3.connect(f"file:{install.folder / 'mailhub.db'}?mode=ro", uri=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = db.execute("SELECT count(*) FROM messages WHERE state = 'new'").fetchone()[0]
+        pending = db.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+        if not new and not pending:
+            return True, db.execute("SELECT count(*) FROM outbox WHERE state = 'sent'").fetchone()[0]
+        time.sleep(0.05)
+    return False, 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -71,7 +85,10 @@ def main() -> None:
             f"member{i}@example.com,Member {i},member,each\n" for i in range(args.members)))
         install.cli("member", "import", "bench", str(csv))
         install.serve()
+        started = time.perf_counter()
         elapsed, latencies = asyncio.run(run(install.port, args.messages, args.clients))
+        drained, copies = wait_drained(install)
+        end_to_end = time.perf_counter() - started
         latencies.sort()
         accepted = len(latencies)
         print(f"machine: {machine()}")
@@ -79,6 +96,8 @@ def main() -> None:
               f"= {accepted / elapsed:.0f} messages/s accepted (durable: 250 after commit)")
         print(f"accept latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
               f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms")
+        print(f"end to end: all posts processed and {copies} copies delivered {end_to_end:.2f} s after the "
+              f"first post = {accepted / end_to_end:.0f} posts/s" if drained else "end to end: queue not drained in time")
         print(f"peak RSS: {show_rss(install.peak_rss_mb())}")
     finally:
         install.close()

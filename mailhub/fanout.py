@@ -42,13 +42,15 @@ class Roster:
 
 
 class Rosters:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    """Rosters read during one processing batch (a fraction of a second): a member added
+    meanwhile counts from the next batch on."""
+
+    def __init__(self) -> None:
         self._by_group: dict[int, Roster] = {}
 
-    def get(self, group_id: int) -> Roster:
+    def get(self, session: Session, group_id: int) -> Roster:
         if group_id not in self._by_group:
-            rows = self.session.exec(select(Member.id, Member.email, Member.role, Member.delivery)
+            rows = session.exec(select(Member.id, Member.email, Member.role, Member.delivery)
                                      .where(Member.group_id == group_id)).all()
             self._by_group[group_id] = Roster(tuple((r[0], r[1], r[2], r[3]) for r in rows))
         return self._by_group[group_id]

@@ -99,7 +99,7 @@ def process_one(session: Session, config: Config, message: Message, rosters: Ros
     mail = mail or parse_message(message.raw)
     _fill_derived(message, mail)
     if message.channel == "post":
-        _post(session, config, group, message, mail, rosters.get(group.id))
+        _post(session, config, group, message, mail, rosters.get(session, group.id))
     elif message.channel == "owner":
         _owner(session, group, message)
     elif message.channel == "bounces":
@@ -109,35 +109,26 @@ def process_one(session: Session, config: Config, message: Message, rosters: Ros
     session.add(message)
 
 
-# Messages per write transaction. SQLite has one writer: short transactions here keep the
-# listener's commits (and so its 250 replies) from waiting behind the worker.
-WRITE_CHUNK = 5
+def _parse_or_none(raw: bytes) -> Optional[Parsed]:
+    try:
+        return parse_message(raw)
+    except Exception:  # noqa: BLE001 - parsed again inside _process_id, which records the error
+        return None
 
 
 def process_pending(engine: Engine, config: Config, limit: int = 50) -> int:
     """Claim and work up to `limit` new messages. Returns how many were claimed.
 
-    Parsing happens before any write lock is taken; a chunk that fails is redone message by
-    message, so one poison message cannot hold up the others."""
+    Each message gets its own short write transaction, taken after parsing: SQLite has one
+    writer, and the listener's commits (so its 250 replies) must not wait behind the worker.
+    It also means one poison message cannot hold up the others."""
     with Session(engine) as session:
         ids = claim(session, Message, Message.state == "new", limit, config.delivery.lease_seconds)
         raws = session.exec(select(Message.id, Message.raw).where(col(Message.id).in_(ids))).all() if ids else []
-    parsed = {message_id: parse_message(raw) for message_id, raw in raws}
-    for start in range(0, len(ids), WRITE_CHUNK):
-        chunk = ids[start:start + WRITE_CHUNK]
-        try:
-            with writing(engine), Session(engine) as session:
-                rosters = Rosters(session)
-                query = select(Message).where(col(Message.id).in_(chunk)).options(defer(Message.raw))
-                for message in session.exec(query.order_by(Message.id)).all():
-                    if message.state == "new":
-                        process_one(session, config, message, rosters, parsed.get(message.id))
-                        message.lease_until = None
-                session.commit()
-        except Exception:  # noqa: BLE001 - narrowed down below, message by message
-            log.warning("processing messages %s failed; retrying them one by one", chunk)
-            for message_id in chunk:
-                _process_id(engine, config, message_id)
+    parsed = {message_id: _parse_or_none(raw) for message_id, raw in raws}
+    rosters = Rosters()
+    for message_id in ids:
+        _process_id(engine, config, message_id, parsed.get(message_id), rosters)
     return len(ids)
 
 
@@ -150,13 +141,14 @@ def process_message(engine: Engine, config: Config, message_id: int) -> None:
         _process_id(engine, config, message_id)
 
 
-def _process_id(engine: Engine, config: Config, message_id: int) -> None:
+def _process_id(engine: Engine, config: Config, message_id: int, mail: Optional[Parsed] = None,
+                rosters: Optional[Rosters] = None) -> None:
     with writing(engine), Session(engine) as session:
-        message = session.get(Message, message_id)
+        message = session.get(Message, message_id, options=[defer(Message.raw)])
         if message is None or message.state != "new":
             return
         try:
-            process_one(session, config, message, Rosters(session))
+            process_one(session, config, message, rosters or Rosters(), mail)
             message.lease_until = None
             session.add(message)
             session.commit()
@@ -166,7 +158,7 @@ def _process_id(engine: Engine, config: Config, message_id: int) -> None:
             log.exception("processing message %s failed", message_id)
             error = f"{type(exc).__name__}: {exc}"
     with writing(engine), Session(engine) as session:
-        message = session.get(Message, message_id)
+        message = session.get(Message, message_id, options=[defer(Message.raw)])
         if message is None:
             return
         message.attempts += 1
@@ -183,7 +175,7 @@ def set_held_outcome(session: Session, config: Config, message: Message, approve
     group = session.get(Group, message.group_id)
     assert group is not None
     if approve:
-        publish(session, config, group, message, parse_message(message.raw), Rosters(session).get(group.id))
+        publish(session, config, group, message, parse_message(message.raw), Rosters().get(session, group.id))
     else:
         message.state, message.reason = "rejected", reason or "rejected by a moderator"
         _tell_rejected(session, config, group, message, reason or "")
