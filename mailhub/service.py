@@ -129,9 +129,24 @@ class Service:
             release_leases(self.engine)
             log.info("listening on %s:%s for @%s", self.config.server.host, self.config.server.port,
                      self.config.server.domain)
-        self.worker = self._mp.Process(target=run_workers, name="mailhub-workers", args=(
-            self.config, self.wake, self.stopping, logging.getLogger().level if logging.getLogger().handlers else 0))
+        self._start_worker()
+        self._watcher = threading.Thread(target=self._watch, name="mailhub-watch", daemon=True)
+        self._watcher.start()
+
+    def _start_worker(self) -> None:
+        log_level = logging.getLogger().level if logging.getLogger().handlers else 0
+        self.worker = self._mp.Process(target=run_workers, name="mailhub-workers",
+                                       args=(self.config, self.wake, self.stopping, log_level))
         self.worker.start()
+
+    def _watch(self) -> None:
+        """Restart the worker process if it dies (killed, out of memory): the listener keeps
+        taking mail meanwhile, and the new worker resumes from the database."""
+        while not self.stopping.wait(IDLE_POLL):
+            if self.worker is not None and not self.worker.is_alive() and not self.stopping.is_set():
+                log.error("worker process exited with code %s; starting a new one", self.worker.exitcode)
+                release_leases(self.engine)
+                self._start_worker()
 
     def stop(self) -> None:
         if self.listener is not None:
@@ -139,6 +154,7 @@ class Service:
         self.writer.stop()
         if self.worker is not None:
             self.stopping.set()
+            self._watcher.join(timeout=5)
             self.worker.join(timeout=90)
             if self.worker.is_alive():
                 log.error("workers did not stop in time; terminating them")

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import smtplib
+import sqlite3
 
 import pytest
 
@@ -208,3 +211,31 @@ def test_replies_by_header_by_topic_address_and_by_subject_join_one_topic(env, s
     assert reply_tos["<r1@example.com>"] == reply_tos["<r2@example.com>"] == reply_tos["<r3@example.com>"] \
         == f"<{reply_to}>"
     assert reply_tos["<new@example.com>"] != f"<{reply_to}>"
+
+
+def test_store_failure_answers_451_and_the_listener_recovers(env, sink):
+    env.group("mentors", "ann@example.com", "bea@example.com")
+    env.start()
+    db = sqlite3.connect(env.config.database.url.removeprefix("sqlite:///"))
+    # A real failure inside the real database: every insert of incoming mail aborts.
+    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk trouble'); END")
+    db.commit()
+    with pytest.raises(smtplib.SMTPDataError) as err:
+        env.send(mail(subject="During the trouble"), [POST])
+    assert err.value.smtp_code == 451
+    db.execute("DROP TRIGGER refuse")
+    db.commit()
+    db.close()
+    env.send(mail(subject="After the trouble"), [POST])
+    got = wait_for(lambda: sink.to("bea@example.com"), what="delivery after recovery")
+    assert [r.message["Subject"] for r in got] == ["[mentors] After the trouble"]
+
+
+def test_a_killed_worker_process_is_replaced_and_work_resumes(env, sink):
+    env.group("mentors", "ann@example.com", "bea@example.com")
+    service = env.start()
+    first = service.worker.pid
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: service.worker.pid != first and service.worker.is_alive(), what="a new worker")
+    env.send(mail(subject="Still here"), [POST])
+    wait_for(lambda: sink.to("bea@example.com"), what="delivery by the new worker")
