@@ -1,0 +1,66 @@
+"""The list copy, built from stored bytes without a server."""
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from datetime import datetime, timedelta, timezone
+
+from mailhub.compose import ListInfo, build_copy
+from mailhub.config import REPO_TEMPLATES, DeliveryConfig
+from mailhub.deliver import next_attempt
+
+INFO = ListInfo(name="mentors", title="Mentors", domain="lists.example.org", prefix="[mentors]",
+                from_rewrite=True, topic_key="k3f9a", message_id="m1@example.com")
+
+
+def copy_of(raw: str, unsubscribe: str = "mentors-leave+tok@lists.example.org"):
+    return message_from_bytes(build_copy(raw.encode(), INFO, REPO_TEMPLATES).for_recipient(unsubscribe))
+
+
+def test_private_and_signature_headers_do_not_travel_into_copies():
+    msg = copy_of("From: Ann <ann@example.com>\r\nBcc: secret@example.com\r\nReturn-Path: <ann@example.com>\r\n"
+                  "DKIM-Signature: v=1; d=example.com\r\nDisposition-Notification-To: ann@example.com\r\n"
+                  "List-Id: <other.example.net>\r\nSubject: Hi\r\nIn-Reply-To: <p@x>\r\nReferences: <p@x>\r\n\r\nbody\r\n")
+    for name in ("Bcc", "Return-Path", "DKIM-Signature", "Disposition-Notification-To"):
+        assert name not in msg, name
+    assert msg["List-Id"] == '"Mentors" <mentors.lists.example.org>'
+    assert msg["In-Reply-To"] == "<p@x>" and msg["References"] == "<p@x>"
+    assert msg["Reply-To"] == "<mentors+k3f9a@lists.example.org>"
+    assert msg["List-Unsubscribe"] == "<mailto:mentors-leave+tok@lists.example.org?subject=unsubscribe>"
+
+
+def test_non_ascii_names_and_subjects_survive_encoded():
+    msg = copy_of("From: =?utf-8?q?Zo=C3=AB?= <zoe@example.com>\r\nSubject: =?utf-8?q?Caf=C3=A9_plans?=\r\n"
+                  "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+                  "Ça va ?\r\n")
+    assert str(make_header(decode_header(msg["Subject"]))) == "[mentors] Café plans"
+    assert "Zoë via mentors" in str(make_header(decode_header(msg["From"])))
+    text = msg.get_payload(decode=True).decode("utf-8")
+    assert text.startswith("Ça va ?") and "Write to Zoë privately: zoe@example.com" in text
+
+
+def test_multipart_mail_keeps_its_parts_and_gets_the_footer_as_its_own_part():
+    raw = ("From: ann@example.com\r\nSubject: Slides\r\nMIME-Version: 1.0\r\n"
+           'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+           "--b1\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+           "--b1\r\nContent-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           "JVBERi0xLjQK\r\n--b1--\r\n")
+    msg = copy_of(raw)
+    parts = [p.get_content_type() for p in msg.walk()]
+    assert parts == ["multipart/mixed", "text/plain", "application/pdf", "text/plain"]
+    assert "Leave mentors" in msg.get_payload()[-1].get_payload(decode=True).decode()
+
+
+def test_broken_mime_is_sent_with_its_body_untouched():
+    raw = ("From: ann@example.com\r\nSubject: Broken\r\nMIME-Version: 1.0\r\n"
+           'Content-Type: multipart/alternative; boundary="never-closed"\r\n\r\n'
+           "--never-closed\r\nContent-Type: text/plain\r\n\r\nstill readable\r\n")
+    msg = copy_of(raw)
+    assert msg["Subject"] == "[mentors] Broken"
+    assert "still readable" in msg.as_string()
+
+
+def test_retries_back_off_doubling_up_to_the_cap_then_give_up():
+    d = DeliveryConfig(retry_initial=60, retry_max=600, give_up_after=3600)
+    t0 = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    waits = [(next_attempt(d, n, t0, t0) - t0).total_seconds() for n in range(1, 7)]
+    assert waits == [60, 120, 240, 480, 600, 600]
+    assert next_attempt(d, 3, t0, t0 + timedelta(seconds=3600)) is None
