@@ -8,7 +8,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Optional
+from typing import Optional
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -82,12 +82,15 @@ class Composer:
             self._copies[message_pk] = build_copy(message.raw, info, self.config.templates)
         return self._copies[message_pk]
 
-    def job(self, row: Outbox, member_token: Optional[str]) -> Job:
+    def job(self, row: Outbox, tokens: dict[int, str]) -> Job:
+        """`tokens`: member id -> token, for the members of this batch's copies."""
         domain = self.config.server.domain
         name = self.group(row.group_id).name
         bounces = address_for(name, domain, "bounces")
         if row.kind == "copy":
-            assert row.message_pk is not None and member_token is not None
+            member_token = tokens.get(row.member_id) if row.member_id is not None else None
+            if row.message_pk is None or member_token is None:
+                raise LookupError("the member has left the group")
             data = self.copy(row.message_pk).for_recipient(address_for(name, domain, "leave", member_token))
             # VERP: a bounce names the member by token, whatever the bounce text says.
             return Job(row.id, address_for(name, domain, "bounces", member_token), row.recipient, data)
@@ -104,10 +107,8 @@ class Composer:
 class Deliverer:
     """Owns the relay connections (one per pool thread) and works the outbox in batches."""
 
-    def __init__(self, engine: Engine, config: Config,
-                 transport_factory: Optional[Callable[[], Transport]] = None) -> None:
+    def __init__(self, engine: Engine, config: Config) -> None:
         self.engine, self.config = engine, config
-        self._factory = transport_factory or (lambda: make_transport(config.relay, config.server.domain))
         self._pool = ThreadPoolExecutor(config.delivery.connections, thread_name_prefix="mailhub-send")
         self._local = threading.local()
         self._transports: list[Transport] = []
@@ -117,7 +118,7 @@ class Deliverer:
     def _transport(self) -> Transport:
         transport = getattr(self._local, "transport", None)
         if transport is None:
-            transport = self._local.transport = self._factory()
+            transport = self._local.transport = make_transport(self.config.relay, self.config.server.domain)
             with self._lock:
                 self._transports.append(transport)
         return transport
@@ -154,7 +155,7 @@ class Deliverer:
             jobs, broken = [], []
             for row in rows:
                 try:
-                    jobs.append(self.composed(composer, row, tokens))
+                    jobs.append(composer.job(row, tokens))
                 except Exception as exc:  # noqa: BLE001 - an unbuildable row fails alone
                     log.exception("cannot compose outbox row %s", row.id)
                     broken.append(Outcome(row.id, DeliveryError(f"cannot compose: {exc}", permanent=True)))
@@ -172,13 +173,6 @@ class Deliverer:
                 done, last = [], time.monotonic()
         self._record(done, meta)
         return len(ids)
-
-    @staticmethod
-    def composed(composer: Composer, row: Outbox, tokens: dict[int, str]) -> Job:
-        token = tokens.get(row.member_id) if row.member_id is not None else None
-        if row.kind == "copy" and token is None:
-            raise LookupError("the member has left the group")
-        return composer.job(row, token)
 
     def _record(self, outcomes: list[Outcome], meta: dict[int, tuple[int, datetime]]) -> None:
         if not outcomes:

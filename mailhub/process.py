@@ -16,7 +16,6 @@ from mailhub.models import Group, Member, Message
 from mailhub.notices import render_notice
 from mailhub.parse import Parsed, parse_message
 from mailhub.policy import ACCEPT, DISCARD, HOLD, PostContext, auto_generated, decide
-from mailhub.router import address_for
 from mailhub.thread import attach
 
 log = logging.getLogger(__name__)
