@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mailhub.notices import render
 from mailhub.parse import decode_header
-from mailhub.router import address_for
+from mailhub.router import address_for, list_id
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def build_copy(raw: bytes, info: ListInfo, templates: Path) -> CopyTemplate:
         msg["Message-ID"] = f"<{info.message_id}>"
     msg["Reply-To"] = f"<{address_for(info.name, info.domain, token=info.topic_key)}>"
     title = f'"{info.title}" ' if info.title and info.title.isascii() and '"' not in info.title else ""
-    msg["List-Id"] = f"{title}<{info.name}.{info.domain}>"
+    msg["List-Id"] = f"{title}<{list_id(info.name, info.domain)}>"
     msg["List-Post"] = f"<mailto:{post}>"
     msg["List-Help"] = f"<mailto:{address_for(info.name, info.domain, 'request')}?subject=help>"
     msg["Precedence"] = "list"

@@ -16,15 +16,12 @@ from mailhub.models import Group, Member, Message
 from mailhub.notices import render_notice
 from mailhub.parse import Parsed, parse_message
 from mailhub.policy import ACCEPT, DISCARD, HOLD, PostContext, auto_generated, decide
+from mailhub.router import list_id
 from mailhub.thread import attach
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-
-
-def list_id(group: Group, domain: str) -> str:
-    return f"{group.name}.{domain}"
 
 
 def _fill_derived(message: Message, mail: Parsed) -> None:
@@ -48,7 +45,7 @@ def publish(session: Session, config: Config, group: Group, message: Message, ma
 def _post(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
           roster: Roster) -> None:
     role = roster.role_of(mail.from_addr)
-    decision = decide(PostContext(group_name=group.name, list_id=list_id(group, config.server.domain),
+    decision = decide(PostContext(group_name=group.name, list_id=list_id(group.name, config.server.domain),
                                   policy=group.policy, member_role=role,
                                   envelope_from=message.envelope_from, mail=mail))
     log.info("message %s to %s: %s (%s)", message.id, group.name, decision.action, decision.reason)
@@ -62,6 +59,8 @@ def _post(session: Session, config: Config, group: Group, message: Message, mail
 
 
 def _tell_rejected(session: Session, config: Config, group: Group, message: Message, reason: str) -> None:
+    if not message.from_addr:
+        return  # nobody to tell
     payload = render_notice(config.templates, "rejected.txt", group=group.name, domain=config.server.domain,
                             to=message.from_addr, in_reply_to=message.message_id,
                             subject=message.subject, reason=reason)
@@ -78,7 +77,7 @@ def _owner(session: Session, group: Group, message: Message) -> None:
 
 def _command(session: Session, config: Config, group: Group, message: Message, mail: Parsed) -> None:
     """Commands by mail come with the membership work; until then the sender is told whom to ask."""
-    ctx = PostContext(group.name, list_id(group, config.server.domain), group.policy, None,
+    ctx = PostContext(group.name, list_id(group.name, config.server.domain), group.policy, None,
                       message.envelope_from, mail)
     if auto_generated(ctx) or not mail.from_addr:
         message.state, message.reason = "discarded", "auto-generated mail to a command address"

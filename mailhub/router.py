@@ -64,6 +64,11 @@ def parse_address(address: str, domain: str) -> Address:
     return Address(group=base, kind=kind, token=token)
 
 
+def list_id(group: str, domain: str) -> str:
+    """The group's List-Id (RFC 2919): what copies carry, and how a looped copy is recognised."""
+    return f"{group}.{domain}"
+
+
 def address_for(group: str, domain: str, kind: str = "post", token: str | None = None) -> str:
     local = group if kind == "post" else f"{group}-{kind}"
     if token:
