@@ -27,6 +27,7 @@ from mailhub.models import DELIVERIES, POLICIES, ROLES, Group, Member, Message, 
 from mailhub.process import process_message, set_held_outcome
 from mailhub.router import AddressError, address_for, group_name_problem, normalize_email
 from mailhub.store import Incoming, insert_incoming
+from mailhub.thread import live_topic
 
 
 def fail(message: str) -> NoReturn:
@@ -392,7 +393,7 @@ def topics(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) -> No
     """A group's topics, most recently active first."""
     with opened(config) as (cfg, session):
         g = _group(session, group)
-        found = session.exec(select(Topic).where(Topic.group_id == g.id)
+        found = session.exec(select(Topic).where(Topic.group_id == g.id, col(Topic.merged_into).is_(None))
                              .order_by(col(Topic.last_message_at).desc(), col(Topic.id).desc())).all()
         rows = [{"id": t.id, "key": t.key, "subject": t.subject, "messages": t.message_count,
                  "last_message": _when(t.last_message_at), "created": _when(t.created_at),
@@ -402,14 +403,19 @@ def topics(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) -> No
 
 @topic_app.command("show")
 def topic_show(topic_id: Annotated[str, typer.Argument(metavar="TOPIC_ID")], as_json: JsonOpt = False,
+               full: Annotated[bool, typer.Option("--full", help="whole texts, with quotes and signatures")] = False,
                config: ConfigOpt = None) -> None:
-    """The messages of one topic, oldest first (TOPIC_ID is the number or the key)."""
+    """The messages of one topic, oldest first: what each author wrote, or with --full the whole
+    text (TOPIC_ID is the number or the key)."""
     with opened(config) as (cfg, session):
         topic = session.exec(select(Topic).where(Topic.key == topic_id)).first()
         if topic is None and topic_id.isdigit() and int(topic_id) <= MAX_ID:
             topic = session.get(Topic, int(topic_id))
         if topic is None:
             fail(f"no topic '{topic_id}' (see: mailhub topics GROUP)")
+        if topic.merged_into is not None:  # its messages now live in the topic it was merged into
+            topic = session.get(Topic, live_topic(session, topic.id))
+            assert topic is not None
         group = session.get(Group, topic.group_id)
         assert group is not None
         messages = session.exec(select(Message).where(Message.topic_id == topic.id)
@@ -417,7 +423,8 @@ def topic_show(topic_id: Annotated[str, typer.Argument(metavar="TOPIC_ID")], as_
         doc = {"id": topic.id, "key": topic.key, "group": group.name, "subject": topic.subject,
                "reply_address": address_for(group.name, cfg.server.domain, token=topic.key),
                "messages": [{"id": m.id, "message_id": m.message_id, "from": m.from_addr, "name": m.from_name,
-                             "subject": m.subject, "received": _when(m.received_at), "text": m.body_text}
+                             "subject": m.subject, "received": _when(m.received_at),
+                             "text": m.body_text if full else (m.new_text or m.body_text)}
                             for m in messages]}
     if as_json:
         typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))

@@ -6,11 +6,13 @@ import os
 import threading
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from mailhub import models  # noqa: F401  (registers the tables)
 
@@ -90,3 +92,12 @@ def writing(engine: Engine) -> AbstractContextManager[None]:
                 else None
             _locks[key] = _WriteLock(f"{file}.writelock" if file else None)
         return _locks[key].held()
+
+
+def insert_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str, Any]],
+                               keys: list[str]) -> None:
+    """Insert rows, skipping any whose unique `keys` are already there: re-running is a no-op."""
+    if not rows:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(model).on_conflict_do_nothing(index_elements=keys), rows)

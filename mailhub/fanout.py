@@ -4,20 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
+from mailhub.db import insert_ignoring_duplicates
 from mailhub.models import Member, Message, Outbox, utcnow
-
-
-def insert_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str, Any]],
-                               keys: list[str]) -> None:
-    """Insert rows, skipping any whose unique `keys` are already there: re-running is a no-op."""
-    if not rows:
-        return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(model).on_conflict_do_nothing(index_elements=keys), rows)
 
 
 def enqueue(session: Session, rows: Iterable[dict[str, Any]]) -> None:

@@ -58,6 +58,9 @@ class Topic(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_message_at: datetime = Field(default_factory=utcnow)
     message_count: int = 0
+    # Set when a late parent showed that this topic belongs to another one; replies to this
+    # topic's address then land in that one.
+    merged_into: Optional[int] = Field(default=None, foreign_key="topics.id")
 
 
 class Message(SQLModel, table=True):
@@ -68,6 +71,7 @@ class Message(SQLModel, table=True):
         UniqueConstraint("group_id", "channel", "message_id"),
         Index("ix_messages_state", "state", "lease_until"),
         Index("ix_messages_topic", "topic_id", "id"),
+        Index("ix_messages_conversation", "group_id", "thread_index"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="groups.id", index=True)
@@ -87,9 +91,24 @@ class Message(SQLModel, table=True):
     from_addr: str = ""
     from_name: str = ""
     subject: str = ""
-    body_text: str = ""
+    body_text: str = ""  # the whole readable text
+    new_text: str = ""  # what the author wrote: body_text without quotes and signature
+    thread_index: str = ""  # Outlook conversation id (see parse.conversation_id)
     topic_id: Optional[int] = Field(default=None, foreign_key="topics.id")
     sent_at: Optional[datetime] = None  # the Date header, when it parses
+
+
+class MessageRef(SQLModel, table=True):
+    """A Message-ID that a threaded message names in In-Reply-To/References, so that a parent
+    arriving late can find the replies that came before it."""
+
+    __tablename__ = "message_refs"
+    __table_args__ = (Index("ix_message_refs_ref", "group_id", "ref_id"),
+                      UniqueConstraint("message_pk", "ref_id"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id")
+    message_pk: int = Field(foreign_key="messages.id")
+    ref_id: str
 
 
 class Outbox(SQLModel, table=True):

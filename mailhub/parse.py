@@ -1,6 +1,8 @@
 """Derive what processing needs from raw bytes. Never raises on bad mail: it degrades."""
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.header
 import email.utils
@@ -33,6 +35,7 @@ class Parsed:
     date: datetime | None
     body_text: str
     attachments: tuple[tuple[str, str, int], ...] = field(default_factory=tuple)
+    thread_index: str = ""  # Outlook's conversation id, hex; "" when absent
 
 
 def decode_header(value: str | None) -> str:
@@ -64,6 +67,23 @@ def message_ids(value: str | None) -> tuple[str, ...]:
     if not found:
         found = [t for t in re.split(r"[\s,]+", re.sub(r"\([^)]*\)", " ", str(value))) if "@" in t]
     return tuple(dict.fromkeys(found))
+
+
+def conversation_id(thread_index: str | None) -> str:
+    """Outlook's Thread-Index is base64 of a 22-byte header (time + conversation GUID) plus 5 bytes
+    per reply; the first 22 bytes are the same for every message of one conversation."""
+    if not thread_index:
+        return ""
+    try:
+        data = base64.b64decode("".join(str(thread_index).split()), validate=False)
+    except (ValueError, binascii.Error):
+        return ""
+    return data[:22].hex() if len(data) >= 22 else ""
+
+
+def _all(headers: EmailMessage, name: str) -> str:
+    """Every occurrence of a header joined: some clients write References twice."""
+    return " ".join(str(v) for v in headers.get_all(name) or [])
 
 
 def header_message_id(headers: EmailMessage) -> str:
@@ -113,12 +133,13 @@ def parse_message(raw: bytes) -> Parsed:
         from_addr=addr.strip().lower(),
         from_name=decode_header(name),
         subject=decode_header(headers.get("Subject")),
-        in_reply_to=message_ids(headers.get("In-Reply-To")),
-        references=message_ids(headers.get("References")),
+        in_reply_to=message_ids(_all(headers, "In-Reply-To")),
+        references=message_ids(_all(headers, "References")),
         list_id=decode_header(headers.get("List-Id")),
         auto_submitted=decode_header(headers.get("Auto-Submitted")).lower(),
         precedence=decode_header(headers.get("Precedence")).lower(),
         date=_date(headers.get("Date")),
         body_text=text,
         attachments=attachments,
+        thread_index=conversation_id(headers.get("Thread-Index")),
     )

@@ -29,6 +29,7 @@ def _fill_derived(message: Message, mail: Parsed) -> None:
     message.from_name = mail.from_name
     message.subject = mail.subject
     message.body_text = mail.body_text
+    message.thread_index = mail.thread_index
     message.sent_at = mail.date
 
 

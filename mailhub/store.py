@@ -12,8 +12,7 @@ from typing import Callable, Optional
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from mailhub.db import writing
-from mailhub.fanout import insert_ignoring_duplicates
+from mailhub.db import insert_ignoring_duplicates, writing
 from mailhub.models import Message, utcnow
 from mailhub.parse import header_message_id, read_headers
 

@@ -6,29 +6,35 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Optional
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from mailhub.models import Message, Topic
+from mailhub.db import insert_ignoring_duplicates
+
+from mailhub.models import Message, MessageRef, Topic
 from mailhub.parse import Parsed
 
-_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)", re.IGNORECASE)
-_LIST_TAG = re.compile(r"\[[^\]]*\]\s*")
+# Reply and forward prefixes as mail clients write them around the world: English, German
+# (AW, WG), Nordic (SV, VS, VB), Dutch (Antw, Doorst), Spanish/Portuguese (RV, Enc), French (TR),
+# Turkish (Ynt), Polish (Odp), Russian (Ответ, Отв), Chinese (回复, 回覆, 答复, 转发), with an
+# optional counter (Re[2], Re(3), Re^2) and an ASCII or full-width colon.
+_WORDS = ("re", "fwd", "fw", "aw", "wg", "sv", "vs", "vb", "antw", "doorst", "rv", "enc", "tr", "ynt", "odp",
+          "ответ", "отв", "回复", "回覆", "答复", "转发")
+_PREFIX = re.compile(r"^\s*(?:%s)\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*[:：]\s*" % "|".join(_WORDS), re.IGNORECASE)
 
 
 def strip_prefixes(subject: str, list_prefix: str) -> tuple[str, bool]:
-    """Remove reply/forward prefixes and the list's [prefix]; say whether a reply prefix was seen."""
+    """Remove every reply/forward prefix and the list's [prefix] wherever it stands; say whether
+    a reply prefix was seen. `subject` is already decoded from RFC 2047."""
+    text = " ".join(subject.split())
+    if list_prefix:
+        text = re.sub(re.escape(list_prefix), " ", text, flags=re.IGNORECASE)
+        text = " ".join(text.split())
     had_prefix = False
-    text = subject.strip()
-    while True:
-        before = text
-        if list_prefix and text.lower().startswith(list_prefix.lower()):
-            text = text[len(list_prefix):].lstrip()
-        m = _PREFIX.match(text)
-        if m:
-            had_prefix = True
-            text = text[m.end():].lstrip()
-        if text == before:
-            return text, had_prefix
+    while m := _PREFIX.match(text):
+        had_prefix = True
+        text = text[m.end():]
+    return text.strip(), had_prefix
 
 
 def subject_key(subject: str, list_prefix: str) -> str:
@@ -39,15 +45,19 @@ def subject_key(subject: str, list_prefix: str) -> str:
 def pick_topic(
     address_topic: Optional[int],
     referenced_topics: list[int],
+    conversation_topic: Optional[int],
     subject_topic: Optional[int],
     subject_has_reply_prefix: bool,
 ) -> Optional[int]:
-    """First match wins: the topic address, then the last known referenced message, then the
-    subject (only when it says it is a reply). None means a new topic."""
+    """First match wins: the topic address, then the nearest known message named in
+    In-Reply-To/References, then Outlook's conversation (Thread-Index), then the subject (only
+    when it says it is a reply). None means a new topic."""
     if address_topic is not None:
         return address_topic
     if referenced_topics:
         return referenced_topics[-1]
+    if conversation_topic is not None:
+        return conversation_topic
     if subject_has_reply_prefix and subject_topic is not None:
         return subject_topic
     return None
@@ -57,22 +67,30 @@ def new_topic_key() -> str:
     return secrets.token_hex(5)
 
 
-def find_topic(
-    session: Session,
-    group_id: int,
-    list_prefix: str,
-    mail: Parsed,
-    address_token: Optional[str],
-    now: datetime,
-    window_days: float,
-) -> Optional[Topic]:
+def live_topic(session: Session, topic_id: Optional[int]) -> Optional[int]:
+    """Follow merges to the topic that holds the messages now."""
+    for _ in range(100):  # merges form a chain towards the oldest parent; never a cycle
+        if topic_id is None:
+            return None
+        merged_into = session.exec(select(Topic.merged_into).where(Topic.id == topic_id)).first()
+        if merged_into is None:
+            return topic_id
+        topic_id = merged_into
+    return topic_id
+
+
+def _first(session: Session, query) -> Optional[int]:  # noqa: ANN001 - a select of one topic id
+    return live_topic(session, session.exec(query).first())
+
+
+def find_topic(session: Session, group_id: int, list_prefix: str, mail: Parsed, address_token: Optional[str],
+               now: datetime, window_days: float) -> Optional[int]:
     address_topic = None
     if address_token:
-        address_topic = session.exec(
-            select(Topic.id).where(Topic.key == address_token, Topic.group_id == group_id)
-        ).first()
+        address_topic = _first(session, select(Topic.id).where(Topic.key == address_token,
+                                                               Topic.group_id == group_id))
     referenced: list[int] = []
-    ids = list(dict.fromkeys(mail.references + mail.in_reply_to))  # In-Reply-To last: it is the parent
+    ids = referenced_ids(mail)
     if ids:
         rows = session.exec(
             select(Message.message_id, Message.topic_id).where(
@@ -83,7 +101,12 @@ def find_topic(
             )
         ).all()
         by_id = {mid: tid for mid, tid in rows}
-        referenced = [by_id[i] for i in ids if i in by_id]
+        referenced = [t for t in (live_topic(session, by_id.get(i)) for i in ids) if t is not None]
+    conversation_topic = None
+    if mail.thread_index and not referenced:
+        conversation_topic = _first(session, select(Message.topic_id).where(
+            Message.group_id == group_id, Message.thread_index == mail.thread_index,
+            col(Message.topic_id).is_not(None)).order_by(Message.id))
     key = subject_key(mail.subject, list_prefix)
     _, has_prefix = strip_prefixes(mail.subject, list_prefix)
     subject_topic = None
@@ -93,31 +116,75 @@ def find_topic(
             .where(
                 Topic.group_id == group_id,
                 Topic.subject_key == key,
+                col(Topic.merged_into).is_(None),
                 Topic.last_message_at >= now - timedelta(days=window_days),
             )
             .order_by(col(Topic.last_message_at).desc())
         ).first()
-    chosen = pick_topic(address_topic, referenced, subject_topic, has_prefix)
-    return session.get(Topic, chosen) if chosen is not None else None
+    return pick_topic(address_topic, referenced, conversation_topic, subject_topic, has_prefix)
+
+
+def referenced_ids(mail: Parsed) -> list[str]:
+    """Every Message-ID the mail names, oldest first; In-Reply-To last, as it is the parent."""
+    return list(dict.fromkeys(mail.references + mail.in_reply_to))
+
+
+def _orphan_topics(session: Session, group_id: int, message: Message) -> list[int]:
+    """Topics of replies that arrived before `message`, the parent they name."""
+    rows = session.exec(
+        select(Message.topic_id).join(MessageRef, col(MessageRef.message_pk) == Message.id)
+        .where(MessageRef.group_id == group_id, MessageRef.ref_id == message.message_id,
+               col(Message.topic_id).is_not(None))
+        .order_by(Message.id)
+    ).all()
+    return list(dict.fromkeys(t for t in (live_topic(session, r) for r in rows) if t is not None))
+
+
+def merge(session: Session, into: Topic, other_id: int) -> None:
+    """Move every message of topic `other_id` into `into`; the old topic's address keeps working."""
+    other = session.get(Topic, other_id)
+    if other is None or other.id == into.id:
+        return
+    session.execute(update(Message).where(Message.topic_id == other.id).values(topic_id=into.id))
+    into.message_count += other.message_count
+    into.last_message_at = max(into.last_message_at, other.last_message_at)
+    into.created_at = min(into.created_at, other.created_at)
+    other.message_count, other.merged_into = 0, into.id
+    session.add_all([into, other])
 
 
 def attach(session: Session, group_id: int, list_prefix: str, message: Message, mail: Parsed,
            now: datetime, window_days: float) -> Topic:
-    """Put `message` into its topic (creating one if needed). Idempotent: a threaded message stays."""
+    """Put `message` into its topic (creating one if needed), and pull in the topics of replies
+    that arrived before it. Idempotent: a threaded message stays where it is."""
     if message.topic_id is not None:
-        topic = session.get(Topic, message.topic_id)
+        topic = session.get(Topic, live_topic(session, message.topic_id))
         assert topic is not None
         return topic
-    topic = find_topic(session, group_id, list_prefix, mail, message.address_token, now, window_days)
+    chosen = find_topic(session, group_id, list_prefix, mail, message.address_token, now, window_days)
+    orphans = _orphan_topics(session, group_id, message)
+    adopted = chosen is None and bool(orphans)
+    if adopted:
+        chosen = orphans[0]  # the parent joins its first early reply's topic
+    topic = session.get(Topic, chosen) if chosen is not None else None
     if topic is None:
         subject, _ = strip_prefixes(mail.subject, list_prefix)
         topic = Topic(group_id=group_id, key=new_topic_key(), subject=subject or "(no subject)",
-                      subject_key=subject_key(mail.subject, list_prefix), created_at=now)
+                      subject_key=subject_key(mail.subject, list_prefix), created_at=now, last_message_at=now)
         session.add(topic)
         session.flush()
+    for orphan in orphans:
+        merge(session, topic, orphan)
+    if adopted:
+        # The topic was named after a reply; the parent that started it has the real subject.
+        subject, _ = strip_prefixes(mail.subject, list_prefix)
+        topic.subject, topic.subject_key = subject or topic.subject, subject_key(mail.subject, list_prefix)
     topic.message_count += 1
-    topic.last_message_at = now
+    topic.last_message_at = max(topic.last_message_at, now)
     message.topic_id = topic.id
+    insert_ignoring_duplicates(session, MessageRef, [
+        {"group_id": group_id, "message_pk": message.id, "ref_id": ref} for ref in referenced_ids(mail)
+    ], ["message_pk", "ref_id"])
     session.add(topic)
     session.add(message)
     return topic
