@@ -16,6 +16,7 @@ from mailhub.models import Group, Member, Message
 from mailhub.notices import render_notice
 from mailhub.parse import Parsed, parse_message
 from mailhub.policy import ACCEPT, DISCARD, HOLD, PostContext, auto_generated, decide
+from mailhub.quotes import new_text
 from mailhub.router import list_id
 from mailhub.thread import attach
 
@@ -29,6 +30,7 @@ def _fill_derived(message: Message, mail: Parsed) -> None:
     message.from_name = mail.from_name
     message.subject = mail.subject
     message.body_text = mail.body_text
+    message.new_text = new_text(mail.body_text)
     message.thread_index = mail.thread_index
     message.sent_at = mail.date
 

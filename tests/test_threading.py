@@ -103,3 +103,22 @@ def test_a_held_parent_approved_later_joins_the_replies_made_meanwhile(env):
     env.cli("held", "approve", str(held[0]["id"]))
     [topic] = topics(env)
     assert topic["messages"] == 2 and topic["subject"] == "Looking for a mentor"
+
+
+def test_topic_show_gives_the_new_words_and_full_gives_everything(env):
+    env.group("mentors", policy="open")
+    env.start()
+    env.send(mail(subject="Pricing", body="How do you price a first product?", message_id="<q@example.com>"), [POST])
+    reply = ("Start from your costs, then ask three customers.\r\n\r\n"
+             "On Mon, 23 Nov 2026 at 10:00, Ann <ann@example.com> wrote:\r\n"
+             "> How do you price a first product?\r\n\r\n-- \r\nBea, mentor since 2019\r\n")
+    env.send(mail(sender="bea@example.com", subject="Re: Pricing", body=reply, message_id="<a@example.com>",
+                  headers="In-Reply-To: <q@example.com>\r\n"), [POST], mail_from="bea@example.com")
+    processed(env, 2)
+    topic = topics(env)[0]["id"]
+    short = json.loads(env.cli("topic", "show", str(topic), "--json").output)["messages"][1]["text"]
+    assert short == "Start from your costs, then ask three customers."
+    full = json.loads(env.cli("topic", "show", str(topic), "--json", "--full").output)["messages"][1]["text"]
+    assert "wrote:" in full and "mentor since 2019" in full
+    printed = env.cli("topic", "show", str(topic)).output
+    assert "ask three customers" in printed and "mentor since 2019" not in printed
