@@ -14,7 +14,7 @@ from email.message import Message as EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-import mailparser
+from mailhub.body import extract_body
 
 log = logging.getLogger(__name__)
 
@@ -107,27 +107,10 @@ def _date(value: str | None) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
-def _body(raw: bytes) -> tuple[str, tuple[tuple[str, str, int], ...]]:
-    try:
-        parsed = mailparser.parse_from_bytes(raw)
-        text = "\n".join(parsed.text_plain).strip()
-        if not text and parsed.text_html:
-            text = re.sub(r"<[^>]+>", " ", "\n".join(parsed.text_html))
-            text = re.sub(r"[ \t]+", " ", text).strip()
-        attachments = tuple(
-            (a.get("filename") or "", a.get("mail_content_type") or "", len(a.get("payload") or ""))
-            for a in parsed.attachments
-        )
-        return text, attachments
-    except Exception as exc:  # noqa: BLE001 - bad MIME must not stop processing
-        log.warning("body parse failed, keeping raw text: %s", exc)
-        return raw.split(b"\r\n\r\n", 1)[-1].decode("utf-8", errors="replace").strip(), ()
-
-
 def parse_message(raw: bytes) -> Parsed:
     headers = read_headers(raw)
     name, addr = email.utils.parseaddr(str(headers.get("From") or ""))
-    text, attachments = _body(raw)
+    text, attachments = extract_body(raw)
     return Parsed(
         message_id=header_message_id(headers),
         from_addr=addr.strip().lower(),
@@ -140,6 +123,6 @@ def parse_message(raw: bytes) -> Parsed:
         precedence=decode_header(headers.get("Precedence")).lower(),
         date=_date(headers.get("Date")),
         body_text=text,
-        attachments=attachments,
+        attachments=tuple((a.filename, a.content_type, a.size) for a in attachments),
         thread_index=conversation_id(headers.get("Thread-Index")),
     )
