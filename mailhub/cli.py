@@ -424,7 +424,8 @@ def topic_show(topic_id: Annotated[str, typer.Argument(metavar="TOPIC_ID")], as_
                "reply_address": address_for(group.name, cfg.server.domain, token=topic.key),
                "messages": [{"id": m.id, "message_id": m.message_id, "from": m.from_addr, "name": m.from_name,
                              "subject": m.subject, "received": _when(m.received_at),
-                             "text": m.body_text if full else (m.new_text or m.body_text)}
+                             "text": m.body_text if full else (m.new_text or m.body_text),
+                             "attachments": m.attachments}
                             for m in messages]}
     if as_json:
         typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
@@ -434,6 +435,8 @@ def topic_show(topic_id: Annotated[str, typer.Argument(metavar="TOPIC_ID")], as_
     for m in doc["messages"]:
         author = f"{m['name']} <{m['from']}>" if m["name"] else m["from"]
         typer.echo(f"\n--- #{m['id']} {m['received']} {author}\nSubject: {m['subject']}\n\n{m['text']}")
+        for a in m["attachments"]:
+            typer.echo(f"[attachment: {a['filename'] or 'unnamed'}, {a['content_type']}, {a['size']} bytes]")
 
 
 # ---- moderation --------------------------------------------------------------------------------

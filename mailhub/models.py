@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Optional
 
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 POLICIES = ("open", "members", "moderated")
@@ -94,6 +94,8 @@ class Message(SQLModel, table=True):
     body_text: str = ""  # the whole readable text
     new_text: str = ""  # what the author wrote: body_text without quotes and signature
     thread_index: str = ""  # Outlook conversation id (see parse.conversation_id)
+    # [{"filename", "content_type", "size"}, …]: named in listings, never inlined into text
+    attachments: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=list))
     topic_id: Optional[int] = Field(default=None, foreign_key="topics.id")
     sent_at: Optional[datetime] = None  # the Date header, when it parses
 

@@ -45,7 +45,7 @@ def insert_incoming(session: Session, items: list[Incoming], domain: str) -> Non
         {"group_id": i.group_id, "channel": i.channel, "address_token": i.address_token, "rcpt": i.rcpt,
          "envelope_from": i.envelope_from, "raw": i.raw, "message_id": message_id_of(i.raw, domain),
          "received_at": now, "state": "new", "reason": "", "attempts": 0, "from_addr": "",
-         "from_name": "", "subject": "", "body_text": ""}
+         "from_name": "", "subject": "", "body_text": "", "new_text": "", "thread_index": "", "attachments": []}
         for i in items
     ]
     insert_ignoring_duplicates(session, Message, rows, ["group_id", "channel", "message_id"])

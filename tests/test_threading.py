@@ -122,3 +122,16 @@ def test_topic_show_gives_the_new_words_and_full_gives_everything(env):
     assert "wrote:" in full and "mentor since 2019" in full
     printed = env.cli("topic", "show", str(topic)).output
     assert "ask three customers" in printed and "mentor since 2019" not in printed
+
+
+def test_attachments_are_listed_by_name_type_and_size_not_inlined(env):
+    env.group("mentors", policy="open")
+    env.start()
+    env.send((Path(__file__).parent / "data" / "mime" / "attachment_pdf.eml").read_bytes(), [POST])
+    processed(env, 1)
+    shown = json.loads(env.cli("topic", "show", str(topics(env)[0]["id"]), "--json").output)
+    [message] = shown["messages"]
+    assert [a["content_type"] for a in message["attachments"]] == ["application/pdf"]
+    assert message["attachments"][0]["size"] > 0 and message["attachments"][0]["filename"].endswith(".pdf")
+    assert "%PDF" not in message["text"]
+    assert "[attachment: " in env.cli("topic", "show", str(topics(env)[0]["id"])).output
