@@ -100,8 +100,9 @@ def find_topic(session: Session, group_id: int, list_prefix: str, mail: Parsed, 
                 col(Message.topic_id).is_not(None),
             )
         ).all()
-        by_id = {mid: tid for mid, tid in rows}
-        referenced = [t for t in (live_topic(session, by_id.get(i)) for i in ids) if t is not None]
+        live = {tid: live_topic(session, tid) for tid in {tid for _, tid in rows}}  # once per topic, not per id
+        by_id = {mid: live[tid] for mid, tid in rows}
+        referenced = [by_id[i] for i in ids if by_id.get(i) is not None]
     conversation_topic = None
     if mail.thread_index and not referenced:
         conversation_topic = _first(session, select(Message.topic_id).where(
