@@ -84,7 +84,8 @@ class Handler:
                 items.append(Incoming(group_id=group_id, channel=addr.kind, address_token=addr.token,
                                       rcpt=rcpt, envelope_from=sender, raw=raw))
             await asyncio.wrap_future(self.writer.submit(items))
-        except Exception:  # noqa: BLE001 - logged by the writer; never 250 for an unstored mail
+        except Exception as exc:  # noqa: BLE001 - never 250 for an unstored mail
+            log.error("message from <%s> not stored: %s", sender, exc)
             return "451 4.3.0 Could not store the message, please try again later"
         return "250 2.0.0 Message accepted"
 
