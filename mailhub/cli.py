@@ -5,7 +5,7 @@ import csv
 import email.utils
 import json
 import logging
-import secrets
+import re
 import signal
 import sys
 import threading
@@ -23,8 +23,13 @@ from sqlmodel import Session, col, select
 
 from mailhub.config import Config, ConfigError, load_config
 from mailhub.db import StoreError, make_engine
-from mailhub.models import DELIVERIES, POLICIES, ROLES, Group, Member, Message, Outbox, Topic
-from mailhub.process import process_message, set_held_outcome
+from mailhub.commands import Verdict
+from mailhub.membership import new_member, remove_member
+from mailhub.models import (DELIVERIES, JOIN_POLICIES, POLICIES, ROLES, WHO_POLICIES, Group, Member, Message, Outbox,
+                            Token, Topic, TopicPref)
+from mailhub.moderation import decide_held
+from mailhub.process import process_message
+from mailhub.search import forget_group
 from mailhub.router import AddressError, address_for, group_name_problem, normalize_email
 from mailhub.store import Incoming, insert_incoming
 from mailhub.thread import live_topic
@@ -119,6 +124,32 @@ def _one_line(text: str, what: str) -> str:
     return text.strip()
 
 
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def _switch(value: Optional[str], what: str, current: bool) -> bool:
+    if value is None:
+        return current
+    if value.lower() not in ("on", "off"):
+        fail(f"{what} takes on or off, not '{value}'")
+    return value.lower() == "on"
+
+
+def _rate_text(limit: int) -> str:
+    return f"{limit}/hour" if limit else "none"
+
+
+def _rate_limit(text: str) -> int:
+    """`5/hour`, `5` or `none`/`0` (no limit)."""
+    m = re.fullmatch(r"\s*(\d{1,6})\s*(?:/\s*(?:h|hour))?\s*", text.lower())
+    if text.strip().lower() in ("none", "off"):
+        return 0
+    if not m:
+        fail(f"--rate-limit takes posts per hour like 5/hour, or none; not '{text}'")
+    return int(m.group(1))
+
+
 def _print(rows: list[dict[str, Any]], as_json: bool, columns: list[str], empty: str) -> None:
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -166,7 +197,7 @@ def _group_row(session: Session, config: Config, group: Group) -> dict[str, Any]
     topics = session.exec(select(func.count()).select_from(Topic).where(Topic.group_id == group.id)).one()
     return {"id": group.id, "name": group.name, "address": address_for(group.name, config.server.domain),
             "title": group.title, "description": group.description, "policy": group.policy,
-            "members": members, "topics": topics, "created": _when(group.created_at)}
+            "join_policy": group.join_policy, "members": members, "topics": topics, "created": _when(group.created_at)}
 
 
 @group_app.command("create")
@@ -175,6 +206,7 @@ def group_create(
     title: Annotated[str, typer.Option(help="a human title, shown in List-Id")] = "",
     description: Annotated[str, typer.Option(help="what the group is for")] = "",
     policy: Annotated[str, typer.Option(help="who may post: open, members (default) or moderated")] = "members",
+    join_policy: Annotated[str, typer.Option(help="confirm (default), approve or closed")] = "confirm",
     config: ConfigOpt = None,
 ) -> None:
     """Create a group; its address is NAME@<server.domain>."""
@@ -183,13 +215,15 @@ def group_create(
     if problem:
         fail(f"invalid group name '{name}': {problem}")
     _choice(policy, POLICIES, "policy")
+    _choice(join_policy, JOIN_POLICIES, "join policy")
     title, description = _one_line(title, "--title"), description.strip()
     with opened(config) as (cfg, session):
         if session.exec(select(Group).where(Group.name == name)).first():
             fail(f"group '{name}' already exists")
-        session.add(Group(name=name, title=title, description=description, policy=policy))
+        session.add(Group(name=name, title=title, description=description, policy=policy, join_policy=join_policy))
         session.commit()
-        typer.echo(f"created group {name}: post to {address_for(name, cfg.server.domain)} (policy: {policy})")
+        typer.echo(f"created group {name}: post to {address_for(name, cfg.server.domain)} "
+                   f"(policy: {policy}, join policy: {join_policy})")
 
 
 @group_app.command("list")
@@ -209,7 +243,9 @@ def group_show(name: str, as_json: JsonOpt = False, config: ConfigOpt = None) ->
         row = _group_row(session, cfg, group)
         row["addresses"] = {kind: address_for(group.name, cfg.server.domain, kind)
                             for kind in ("post", "join", "leave", "request", "owner")}
-        row["subject_prefix"] = group.prefix
+        row.update({"subject_prefix": group.prefix, "rate_limit": _rate_text(group.rate_limit),
+                    "new_member_moderation": _on_off(group.new_member_moderation), "who": group.who,
+                    "include_author": _on_off(group.include_author), "from_rewrite": _on_off(group.from_rewrite)})
     if as_json:
         typer.echo(json.dumps(row, ensure_ascii=False, indent=2))
         return
@@ -218,6 +254,51 @@ def group_show(name: str, as_json: JsonOpt = False, config: ConfigOpt = None) ->
             typer.echo(f"{key}: {value}")
     for kind, address in row["addresses"].items():
         typer.echo(f"{kind} address: {address}")
+
+
+@group_app.command("set")
+def group_set(
+    name: str,
+    policy: Annotated[Optional[str], typer.Option(help="who may post: open, members or moderated")] = None,
+    join_policy: Annotated[Optional[str], typer.Option(
+        help="confirm (joiners confirm by mail), approve (then an owner approves) or closed (invite only)")] = None,
+    rate_limit: Annotated[Optional[str], typer.Option(
+        help="posts per sender per hour before the rest are held, like 5/hour; none for no limit")] = None,
+    new_member_moderation: Annotated[Optional[str], typer.Option(
+        help="on: hold a new member's posts until one is approved")] = None,
+    who: Annotated[Optional[str], typer.Option(help="who may ask for the member list by mail: moderators or members")] = None,
+    title: Annotated[Optional[str], typer.Option(help="a human title, shown in List-Id")] = None,
+    description: Annotated[Optional[str], typer.Option(help="what the group is for")] = None,
+    subject_prefix: Annotated[Optional[str], typer.Option(help="put before every subject; '' for none")] = None,
+    include_author: Annotated[Optional[str], typer.Option(help="on: authors get a copy of their own posts")] = None,
+    from_rewrite: Annotated[Optional[str], typer.Option(help="on: From shows 'Name via group' (DMARC-safe)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Change a group's settings; only the options given change."""
+    _choice(policy, POLICIES, "policy")
+    _choice(join_policy, JOIN_POLICIES, "join policy")
+    _choice(who, WHO_POLICIES, "--who")
+    values = {"policy": policy, "join_policy": join_policy, "who": who,
+              "rate_limit": _rate_limit(rate_limit) if rate_limit is not None else None,
+              "title": _one_line(title, "--title") if title is not None else None,
+              "description": description.strip() if description is not None else None,
+              "subject_prefix": _one_line(subject_prefix, "--subject-prefix") if subject_prefix is not None else None}
+    switches = {"new_member_moderation": new_member_moderation, "include_author": include_author,
+                "from_rewrite": from_rewrite}
+    if all(v is None for v in (*values.values(), *switches.values())):
+        fail("nothing to change: give at least one option (see mailhub group set --help)")
+    with opened(config) as (cfg, session):
+        group = _group(session, name)
+        for key, value in values.items():
+            if value is not None:
+                setattr(group, key, value)
+        for key, value in switches.items():
+            setattr(group, key, _switch(value, "--" + key.replace("_", "-"), getattr(group, key)))
+        session.add(group)
+        session.commit()
+        typer.echo(f"{group.name}: policy {group.policy}, join policy {group.join_policy}, "
+                   f"rate limit {_rate_text(group.rate_limit)}, new-member moderation "
+                   f"{_on_off(group.new_member_moderation)}, who {group.who}")
 
 
 @group_app.command("delete")
@@ -230,7 +311,10 @@ def group_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="rea
         if not yes:
             fail(f"this deletes group '{group.name}' and its {count} message(s) for good; "
                           "add --yes to do it")
-        for model in (Outbox, Message, Topic, Member):
+        member_ids = select(Member.id).where(Member.group_id == group.id)
+        session.execute(delete(TopicPref).where(col(TopicPref.member_id).in_(member_ids)))
+        forget_group(session, group.id)
+        for model in (Token, Outbox, Message, Topic, Member):
             session.execute(delete(model).where(model.group_id == group.id))
         session.delete(group)
         session.commit()
@@ -238,11 +322,6 @@ def group_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="rea
 
 
 # ---- members -----------------------------------------------------------------------------------
-
-def new_member(group: Group, email_addr: str, name: str, role: str, delivery: str) -> Member:
-    return Member(group_id=group.id, email=email_addr, name=name, role=role, delivery=delivery,
-                  token=secrets.token_urlsafe(12))
-
 
 @member_app.command("add")
 def member_add(
@@ -343,7 +422,9 @@ def member_list(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) 
         g = _group(session, group)
         members = session.exec(select(Member).where(Member.group_id == g.id).order_by(Member.email)).all()
         rows = [{"id": m.id, "email": m.email, "name": m.name, "role": m.role, "delivery": m.delivery,
-                 "joined": _when(m.created_at)} for m in members]
+                 "plain": m.plain, "moderated": m.moderated, "new_member": m.new_member,
+                 "organisation": m.organisation, "country": m.country, "joined": _when(m.created_at)}
+                for m in members]
     _print(rows, as_json, ["id", "email", "name", "role", "delivery"], f"{g.name} has no members yet")
 
 
@@ -354,21 +435,26 @@ def member_set(
     role: Annotated[Optional[str], typer.Option(help="member, moderator or owner")] = None,
     delivery: Annotated[Optional[str], typer.Option(help="each, daily, weekly or none")] = None,
     name: Annotated[Optional[str], typer.Option(help="display name")] = None,
+    moderated: Annotated[Optional[str], typer.Option(help="on: hold every post of this member; off")] = None,
+    plain: Annotated[Optional[str], typer.Option(help="on: text-only copies; off")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Change a member's role, delivery or name."""
+    """Change a member's role, delivery, name, moderation or text-only setting."""
     _choice(role, ROLES, "role")
     _choice(delivery, DELIVERIES, "delivery")
-    if role is None and delivery is None and name is None:
-        fail("nothing to change: give --role, --delivery or --name")
+    if all(v is None for v in (role, delivery, name, moderated, plain)):
+        fail("nothing to change: give --role, --delivery, --name, --moderated or --plain")
     with opened(config) as (_, session):
         m = _member(session, _group(session, group), address)
         m.role = role or m.role
         m.delivery = delivery or m.delivery
         m.name = _one_line(name, "--name") if name is not None else m.name
+        m.moderated = _switch(moderated, "--moderated", m.moderated)
+        m.plain = _switch(plain, "--plain", m.plain)
         session.add(m)
         session.commit()
-        typer.echo(f"{m.email}: role {m.role}, delivery {m.delivery}")
+        typer.echo(f"{m.email}: role {m.role}, delivery {m.delivery}, moderated {_on_off(m.moderated)}, "
+                   f"plain {_on_off(m.plain)}")
 
 
 @member_app.command("remove")
@@ -378,10 +464,7 @@ def member_remove(group: str, address: Annotated[str, typer.Argument(metavar="EM
     with opened(config) as (_, session):
         g = _group(session, group)
         m = _member(session, g, address)
-        session.execute(delete(Outbox).where(Outbox.member_id == m.id, Outbox.state == "pending"))
-        # Keep the record of what was sent or failed, without the link to the removed member.
-        session.execute(Outbox.__table__.update().where(Outbox.member_id == m.id).values(member_id=None))
-        session.delete(m)
+        remove_member(session, m)
         session.commit()
         typer.echo(f"removed {m.email} from {g.name}")
 
@@ -464,16 +547,21 @@ def held_list(group: Annotated[Optional[str], typer.Argument()] = None, as_json:
     _print(rows, as_json, ["id", "group", "from", "subject", "reason"], "no held posts")
 
 
-@held_app.command("approve")
-def held_approve(message_id: Annotated[int, typer.Argument(metavar="ID")], config: ConfigOpt = None) -> None:
-    """Post a held message to its group."""
+def _decide(message_id: int, verdict: Verdict, config: Optional[Path]) -> tuple[Message, int]:
     with opened(config) as (cfg, session):
         message = _held(session, message_id)
-        set_held_outcome(session, cfg, message, approve=True)
+        decide_held(session, cfg, message, verdict, "the command line")
         session.commit()
         queued = session.exec(select(func.count()).select_from(Outbox)
                               .where(Outbox.message_pk == message.id, Outbox.kind == "copy")).one()
-        typer.echo(f"approved message {message_id}: posted, {queued} copies queued")
+    return message, queued
+
+
+@held_app.command("approve")
+def held_approve(message_id: Annotated[int, typer.Argument(metavar="ID")], config: ConfigOpt = None) -> None:
+    """Post a held message to its group."""
+    _, queued = _decide(message_id, Verdict("approve"), config)
+    typer.echo(f"approved message {message_id}: posted, {queued} copies queued")
 
 
 @held_app.command("reject")
@@ -481,11 +569,15 @@ def held_reject(message_id: Annotated[int, typer.Argument(metavar="ID")],
                 reason: Annotated[str, typer.Option(help="told to the sender")] = "",
                 config: ConfigOpt = None) -> None:
     """Drop a held message and tell the sender why."""
-    with opened(config) as (cfg, session):
-        message = _held(session, message_id)
-        set_held_outcome(session, cfg, message, approve=False, reason=reason.strip() or None)
-        session.commit()
-        typer.echo(f"rejected message {message_id}; {message.from_addr or 'the sender'} will be told")
+    message, _ = _decide(message_id, Verdict("reject", _one_line(reason, "--reason")), config)
+    typer.echo(f"rejected message {message_id}; {message.from_addr or 'the sender'} will be told")
+
+
+@held_app.command("discard")
+def held_discard(message_id: Annotated[int, typer.Argument(metavar="ID")], config: ConfigOpt = None) -> None:
+    """Drop a held message without telling the sender (spam)."""
+    _decide(message_id, Verdict("discard"), config)
+    typer.echo(f"discarded message {message_id}")
 
 
 # ---- queue and posting -------------------------------------------------------------------------

@@ -59,12 +59,19 @@ class ThreadingConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    replies_per_day: int = 10  # automatic mails to one address per day (confirmations, answers)
+    confirm_days: float = 7.0  # how long a join or leave confirmation stays valid
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig
     database: DatabaseConfig
     relay: RelayConfig = field(default_factory=RelayConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     threading: ThreadingConfig = field(default_factory=ThreadingConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     templates: Path = REPO_TEMPLATES
     path: Path | None = None
 
@@ -75,6 +82,7 @@ _SECTIONS: dict[str, type] = {
     "relay": RelayConfig,
     "delivery": DeliveryConfig,
     "threading": ThreadingConfig,
+    "limits": LimitsConfig,
 }
 _REQUIRED_SECTIONS = ("server", "database")
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from mailhub import models  # noqa: F401  (registers the tables)
+from mailhub.search import create_index
 
 
 class StoreError(Exception):
@@ -48,6 +49,7 @@ def make_engine(url: str, create: bool = True, durable: bool = True) -> Engine:
     if create:
         try:
             SQLModel.metadata.create_all(engine)
+            create_index(engine)
         except Exception as exc:  # noqa: BLE001 - reported to the person, with the cause
             raise StoreError(f"cannot open database {url}: {exc}") from None
     return engine

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, NamedTuple, Optional
 
 from sqlmodel import Session, select
 
 from mailhub.db import insert_ignoring_duplicates
-from mailhub.models import Member, Message, Outbox, utcnow
+from mailhub.models import Member, Message, Outbox, TopicPref, utcnow
 
 
 def enqueue(session: Session, rows: Iterable[dict[str, Any]]) -> None:
@@ -17,18 +17,40 @@ def enqueue(session: Session, rows: Iterable[dict[str, Any]]) -> None:
     insert_ignoring_duplicates(session, Outbox, full, ["key"])
 
 
+class Entry(NamedTuple):
+    id: int
+    email: str
+    role: str
+    delivery: str
+    moderated: bool
+    new_member: bool
+
+
+def gets_copy(delivery: str, topic_mode: Optional[str]) -> bool:
+    """`each` members get every topic they have not muted; digest readers only topics they follow."""
+    if topic_mode == "mute" or delivery == "none":
+        return False
+    return delivery == "each" or topic_mode == "follow"
+
+
 @dataclass(frozen=True)
 class Roster:
     """A group's members as plain tuples, read once per processing batch rather than per message."""
 
-    members: tuple[tuple[int, str, str, str], ...]  # id, email, role, delivery
+    members: tuple[Entry, ...]
+
+    def entry(self, address: str) -> Optional[Entry]:
+        return next((m for m in self.members if m.email == address), None)
 
     def role_of(self, address: str) -> Optional[str]:
-        return next((role for _, email, role, _ in self.members if email == address), None)
+        found = self.entry(address)
+        return found.role if found else None
 
-    def recipients(self, author: str, include_author: bool) -> list[tuple[int, str]]:
-        return [(mid, email) for mid, email, _, delivery in self.members
-                if delivery == "each" and (include_author or email != author)]
+    def recipients(self, author: str, include_author: bool,
+                   topic_modes: Optional[dict[int, str]] = None) -> list[tuple[int, str]]:
+        modes = topic_modes or {}
+        return [(m.id, m.email) for m in self.members
+                if gets_copy(m.delivery, modes.get(m.id)) and (include_author or m.email != author)]
 
 
 class Rosters:
@@ -40,14 +62,16 @@ class Rosters:
 
     def get(self, session: Session, group_id: int) -> Roster:
         if group_id not in self._by_group:
-            rows = session.exec(select(Member.id, Member.email, Member.role, Member.delivery)
-                                     .where(Member.group_id == group_id)).all()
-            self._by_group[group_id] = Roster(tuple((r[0], r[1], r[2], r[3]) for r in rows))
+            rows = session.exec(select(Member.id, Member.email, Member.role, Member.delivery, Member.moderated,
+                                       Member.new_member).where(Member.group_id == group_id)).all()
+            self._by_group[group_id] = Roster(tuple(Entry(*r) for r in rows))
         return self._by_group[group_id]
 
 
 def fan_out(session: Session, message: Message, roster: Roster, author: str, include_author: bool) -> int:
-    members = roster.recipients(author, include_author)
+    modes = dict(session.exec(select(TopicPref.member_id, TopicPref.mode)
+                              .where(TopicPref.topic_id == message.topic_id)).all()) if message.topic_id else {}
+    members = roster.recipients(author, include_author, modes)
     enqueue(session, (
         {"key": f"copy:{message.id}:{mid}", "kind": "copy", "message_pk": message.id,
          "member_id": mid, "group_id": message.group_id, "recipient": email}

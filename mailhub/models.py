@@ -10,6 +10,9 @@ from sqlmodel import Field, SQLModel
 POLICIES = ("open", "members", "moderated")
 ROLES = ("member", "moderator", "owner")
 DELIVERIES = ("each", "daily", "weekly", "none")
+JOIN_POLICIES = ("confirm", "approve", "closed")
+WHO_POLICIES = ("moderators", "members")  # who may ask for the member list by mail
+PROFILE_FIELDS = ("name", "organisation", "country", "bio")
 
 
 def utcnow() -> datetime:
@@ -27,6 +30,10 @@ class Group(SQLModel, table=True):
     subject_prefix: Optional[str] = None  # None means "[name]"
     include_author: bool = False
     from_rewrite: bool = True
+    join_policy: str = "confirm"
+    rate_limit: int = 0  # posts per sender per hour before the rest are held; 0 means no limit
+    new_member_moderation: bool = False  # hold a new member's posts until one is approved
+    who: str = "moderators"
     created_at: datetime = Field(default_factory=utcnow)
 
     @property
@@ -44,6 +51,12 @@ class Member(SQLModel, table=True):
     role: str = "member"
     delivery: str = "each"
     token: str = Field(unique=True)  # names the member in VERP and unsubscribe addresses
+    plain: bool = False  # text-only copies: no HTML, attachments named instead of sent
+    moderated: bool = False  # every post held, as set by an owner
+    new_member: bool = False  # joined by mail and has not had a post published yet
+    organisation: str = ""
+    country: str = ""
+    bio: str = ""
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -72,6 +85,7 @@ class Message(SQLModel, table=True):
         Index("ix_messages_state", "state", "lease_until"),
         Index("ix_messages_topic", "topic_id", "id"),
         Index("ix_messages_conversation", "group_id", "thread_index"),
+        Index("ix_messages_sender", "group_id", "from_addr", "received_at"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="groups.id", index=True)
@@ -117,7 +131,8 @@ class Outbox(SQLModel, table=True):
     """One mail to one recipient. `key` makes every queued send idempotent."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),
+                      Index("ix_outbox_recipient", "recipient", "created_at"))
     id: Optional[int] = Field(default=None, primary_key=True)
     key: str = Field(unique=True)
     kind: str  # copy (list copy of a message), forward (raw message as is), notice (payload)
@@ -133,3 +148,32 @@ class Outbox(SQLModel, table=True):
     last_error: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: Optional[datetime] = None
+
+
+class Token(SQLModel, table=True):
+    """A pending request that a person settles by replying to (or mailing) its token address
+    `group-request+<token>@domain`: confirming a join or leave, an owner approving a join, a
+    moderator deciding a held post. Used once, then deleted."""
+
+    __tablename__ = "tokens"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    token: str = Field(unique=True)
+    group_id: int = Field(foreign_key="groups.id", index=True)
+    purpose: str  # join, leave, approve (an owner admits a confirmed joiner), moderate
+    email: str = ""  # whom it is about
+    name: str = ""
+    message_pk: Optional[int] = Field(default=None, foreign_key="messages.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: Optional[datetime] = None
+
+
+class TopicPref(SQLModel, table=True):
+    """A member's choice for one topic: `mute` stops its copies, `follow` sends them even to a
+    member who reads by digest."""
+
+    __tablename__ = "topic_prefs"
+    __table_args__ = (UniqueConstraint("member_id", "topic_id"), Index("ix_topic_prefs_topic", "topic_id"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="members.id")
+    topic_id: int = Field(foreign_key="topics.id")
+    mode: str  # mute or follow

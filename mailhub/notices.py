@@ -1,15 +1,28 @@
-"""Mail that mailhub writes to a person, from a jinja2 template: first line `Subject: …`, then the body."""
+"""Mail that mailhub writes to a person, from a jinja2 template (first line `Subject: …`, then
+the body), queued in the outbox like any copy. Answers to a person's own mail are capped per
+address per day, so a forged sender cannot turn the list into a mail bomb."""
 from __future__ import annotations
 
 import email.utils
+import logging
+from datetime import timedelta
 from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import jinja2
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
-from mailhub.router import address_for
+from mailhub.config import Config
+from mailhub.fanout import queue_notice
+from mailhub.models import Group, Outbox, utcnow
+from mailhub.router import KINDS, address_for
+
+log = logging.getLogger(__name__)
+
+ANSWER = "answer:"  # outbox key prefix of automatic answers, the ones the daily cap counts
 
 
 @lru_cache(maxsize=8)
@@ -18,6 +31,7 @@ def environment(folder: Path) -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(folder)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,
         autoescape=False,
     )
 
@@ -26,23 +40,53 @@ def render(folder: Path, name: str, **context: Any) -> str:
     return environment(folder).get_template(name).render(**context)
 
 
+def group_addresses(group: str, domain: str) -> dict[str, str]:
+    """`post_address`, `join_address`, … for templates to name."""
+    return {f"{kind}_address": address_for(group, domain, kind) for kind in ("post", *KINDS)}
+
+
 def render_notice(folder: Path, name: str, *, group: str, domain: str, to: str,
-                  in_reply_to: str = "", **context: Any) -> bytes:
-    text = render(folder, name, group=group, domain=domain,
-                  owner_address=address_for(group, domain, "owner"), **context)
+                  in_reply_to: str = "", reply_to: Optional[str] = None, **context: Any) -> bytes:
+    text = render(folder, name, group=group, domain=domain, to=to,
+                  **{**group_addresses(group, domain), **context})
     first, _, body = text.partition("\n")
     if not first.startswith("Subject:"):
         raise ValueError(f"template {name} must start with a 'Subject:' line")
     msg = EmailMessage()
-    msg["From"] = email.utils.formataddr((f"{group} list", address_for(group, domain, "owner")))
+    msg["From"] = email.utils.formataddr((f"{group} list", address_for(group, domain, "request")))
     msg["To"] = to
     msg["Subject"] = " ".join(first[len("Subject:"):].split())
     msg["Date"] = email.utils.formatdate(localtime=False)
     msg["Message-ID"] = email.utils.make_msgid(domain=domain)
     if in_reply_to:
         msg["In-Reply-To"] = f"<{in_reply_to}>"
+    # A reply goes where it can be acted on: the request address, or a token address.
+    msg["Reply-To"] = reply_to or address_for(group, domain, "request")
     # Our own notices must not start auto-reply storms (RFC 3834).
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(body.lstrip("\n"), charset="utf-8")
     return msg.as_bytes()
+
+
+def notify(session: Session, config: Config, group: Group, to: str, key: str, template: str,
+           **context: Any) -> None:
+    """Queue one mail from `template` to `to`. `key` makes queuing it twice a no-op."""
+    payload = render_notice(config.templates, template, group=group.name, domain=config.server.domain,
+                            to=to, title=group.title, **context)
+    queue_notice(session, group.id, key, to, payload)
+
+
+def answer(session: Session, config: Config, group: Group, to: str, key: str, template: str,
+           **context: Any) -> bool:
+    """Like `notify`, for mail that answers mail from (or naming) `to`; False when `to` already had
+    `limits.replies_per_day` answers in the last day, and this one is dropped."""
+    since = utcnow() - timedelta(days=1)
+    count = session.exec(select(func.count()).select_from(Outbox).where(
+        Outbox.recipient == to, Outbox.created_at >= since, col(Outbox.key).startswith(ANSWER))).one()
+    if count >= config.limits.replies_per_day:
+        log.warning("not answering %s in %s (%s): %d answers in the last day already",
+                    to, group.name, template, count)
+        return False
+    notify(session, config, group, to, ANSWER + key, template, **context)
+    return True

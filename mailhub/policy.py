@@ -25,6 +25,10 @@ class PostContext:
     member_role: Optional[str]  # None when the sender is not a member
     envelope_from: str
     mail: Parsed
+    member_moderated: bool = False  # an owner set this member's posts to be held
+    new_member_checked: bool = False  # a new member in a group that checks first posts
+    recent_posts: int = 0  # the sender's posts published in the last hour
+    rate_limit: int = 0  # posts per hour before the rest are held; 0 means no limit
 
 
 Rule = Callable[[PostContext], Optional[Decision]]
@@ -54,8 +58,12 @@ def no_sender(ctx: PostContext) -> Optional[Decision]:
     return None
 
 
+def _trusted(ctx: PostContext) -> bool:
+    return ctx.member_role in ("moderator", "owner")
+
+
 def moderated_group(ctx: PostContext) -> Optional[Decision]:
-    if ctx.policy == "moderated" and ctx.member_role not in ("moderator", "owner"):
+    if ctx.policy == "moderated" and not _trusted(ctx):
         return Decision(HOLD, "the group is moderated")
     return None
 
@@ -66,7 +74,27 @@ def non_member(ctx: PostContext) -> Optional[Decision]:
     return None
 
 
-RULES: tuple[Rule, ...] = (from_this_list, auto_generated, no_sender, moderated_group, non_member)
+def moderated_member(ctx: PostContext) -> Optional[Decision]:
+    if ctx.member_moderated and not _trusted(ctx):
+        return Decision(HOLD, "the sender's posts are checked by a moderator")
+    return None
+
+
+def new_member(ctx: PostContext) -> Optional[Decision]:
+    if ctx.new_member_checked and not _trusted(ctx):
+        return Decision(HOLD, "a new member's first post is checked by a moderator")
+    return None
+
+
+def over_rate_limit(ctx: PostContext) -> Optional[Decision]:
+    if ctx.rate_limit and ctx.recent_posts >= ctx.rate_limit and not _trusted(ctx):
+        return Decision(HOLD, f"more than {ctx.rate_limit} posts in an hour")
+    return None
+
+
+# Mail nobody should answer or act on, whatever it says.
+SCREENS: tuple[Rule, ...] = (from_this_list, auto_generated, no_sender)
+RULES: tuple[Rule, ...] = (*SCREENS, moderated_group, non_member, moderated_member, new_member, over_rate_limit)
 
 
 def decide(ctx: PostContext, rules: tuple[Rule, ...] = RULES) -> Decision:

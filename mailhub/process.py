@@ -2,23 +2,26 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Optional
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import defer
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from mailhub.config import Config
 from mailhub.db import writing
-from mailhub.fanout import Roster, Rosters, enqueue, fan_out, queue_notice
+from mailhub.commands import reply_word
+from mailhub.fanout import Roster, Rosters, enqueue
 from mailhub.leases import claim
-from mailhub.models import Group, Member, Message
-from mailhub.notices import render_notice
+from mailhub.models import Group, Member, Message, utcnow
+from mailhub.moderation import hold, tell_rejected
 from mailhub.parse import Parsed, parse_message
-from mailhub.policy import ACCEPT, DISCARD, HOLD, PostContext, auto_generated, decide
+from mailhub.policy import ACCEPT, DISCARD, HOLD, SCREENS, PostContext, decide
+from mailhub.publish import publish
 from mailhub.quotes import new_text
+from mailhub.request_mail import Request, on_join_address, on_leave_address, on_reply_word, on_request_address
 from mailhub.router import list_id
-from mailhub.thread import attach
 
 log = logging.getLogger(__name__)
 
@@ -37,39 +40,40 @@ def _fill_derived(message: Message, mail: Parsed) -> None:
     message.sent_at = mail.date
 
 
-def publish(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
-            roster: Roster) -> int:
-    """Thread an accepted post and queue its copies. Returns how many copies were queued."""
-    attach(session, group.id, group.prefix, message, mail, message.received_at,
-           config.threading.subject_window_days)
-    message.state, message.reason = "posted", "posted"
-    session.add(message)
-    return fan_out(session, message, roster, mail.from_addr, group.include_author)
-
-
 def _post(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
           roster: Roster) -> None:
-    role = roster.role_of(mail.from_addr)
-    decision = decide(PostContext(group_name=group.name, list_id=list_id(group.name, config.server.domain),
-                                  policy=group.policy, member_role=role,
-                                  envelope_from=message.envelope_from, mail=mail))
+    author = roster.entry(mail.from_addr)
+    ctx = PostContext(group_name=group.name, list_id=list_id(group.name, config.server.domain),
+                      policy=group.policy, member_role=author.role if author else None,
+                      envelope_from=message.envelope_from, mail=mail,
+                      member_moderated=bool(author and author.moderated),
+                      new_member_checked=bool(author and author.new_member and group.new_member_moderation),
+                      recent_posts=_recent_posts(session, group, mail.from_addr) if group.rate_limit else 0,
+                      rate_limit=group.rate_limit)
+    if decide(ctx, SCREENS).action == ACCEPT:
+        word = reply_word(mail.subject, mail.body_text, group.prefix)
+        if word:  # "mute", "follow" or "unsubscribe" alone acts instead of being posted
+            message.state = "done"
+            message.reason = on_reply_word(Request(session, config, group, message, mail, roster), word)
+            return
+    decision = decide(ctx)
     log.info("message %s to %s: %s (%s)", message.id, group.name, decision.action, decision.reason)
     if decision.action == ACCEPT:
         publish(session, config, group, message, mail, roster)
-        return
-    message.state = {HOLD: "held", DISCARD: "discarded"}.get(decision.action, "rejected")
-    message.reason = decision.reason
-    if message.state == "rejected":
-        _tell_rejected(session, config, group, message, decision.reason)
+    elif decision.action == HOLD:
+        hold(session, config, group, message, decision.reason)
+    elif decision.action == DISCARD:
+        message.state, message.reason = "discarded", decision.reason
+    else:
+        message.state, message.reason = "rejected", decision.reason
+        tell_rejected(session, config, group, message, decision.reason)
 
 
-def _tell_rejected(session: Session, config: Config, group: Group, message: Message, reason: str) -> None:
-    if not message.from_addr:
-        return  # nobody to tell
-    payload = render_notice(config.templates, "rejected.txt", group=group.name, domain=config.server.domain,
-                            to=message.from_addr, in_reply_to=message.message_id,
-                            subject=message.subject, reason=reason)
-    queue_notice(session, group.id, f"rejected:{message.id}", message.from_addr, payload)
+def _recent_posts(session: Session, group: Group, sender: str) -> int:
+    since = utcnow() - timedelta(hours=1)
+    return session.exec(select(func.count()).select_from(Message).where(
+        Message.group_id == group.id, Message.from_addr == sender, Message.received_at >= since,
+        Message.state == "posted")).one()
 
 
 def _owner(session: Session, group: Group, message: Message) -> None:
@@ -80,17 +84,22 @@ def _owner(session: Session, group: Group, message: Message) -> None:
     message.reason = f"forwarded to {len(owners)} owner(s)" if owners else "no owners to forward to"
 
 
-def _command(session: Session, config: Config, group: Group, message: Message, mail: Parsed) -> None:
-    """Commands by mail come with the membership work; until then the sender is told whom to ask."""
+_BY_ADDRESS = {"join": on_join_address, "leave": on_leave_address, "request": on_request_address}
+
+
+def _request(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
+             roster: Roster) -> None:
+    """Mail to -join, -leave and -request. Auto-generated mail is never answered (RFC 3834); only
+    the one-step unsubscribe address acts on it, as mail programs send that one by themselves."""
     ctx = PostContext(group.name, list_id(group.name, config.server.domain), group.policy, None,
                       message.envelope_from, mail)
-    if auto_generated(ctx) or not mail.from_addr:
-        message.state, message.reason = "discarded", "auto-generated mail to a command address"
+    screened = decide(ctx, SCREENS)
+    one_step_leave = message.channel == "leave" and message.address_token
+    if screened.action != ACCEPT and not one_step_leave:
+        message.state, message.reason = "discarded", screened.reason
         return
-    payload = render_notice(config.templates, "no_commands.txt", group=group.name, domain=config.server.domain,
-                            to=mail.from_addr, in_reply_to=message.message_id, address=message.rcpt)
-    queue_notice(session, group.id, f"no-commands:{message.id}", mail.from_addr, payload)
-    message.state, message.reason = "done", "commands by mail are not available yet; sender told"
+    request = Request(session, config, group, message, mail, roster, automatic=screened.action != ACCEPT)
+    message.state, message.reason = "done", _BY_ADDRESS[message.channel](request)[:500]
 
 
 def process_one(session: Session, config: Config, message: Message, rosters: Rosters,
@@ -108,7 +117,7 @@ def process_one(session: Session, config: Config, message: Message, rosters: Ros
     elif message.channel == "bounces":
         message.state, message.reason = "done", "bounce recorded"
     else:
-        _command(session, config, group, message, mail)
+        _request(session, config, group, message, mail, rosters.get(session, group.id))
     session.add(message)
 
 
@@ -170,16 +179,3 @@ def _process_id(engine: Engine, config: Config, message_id: int, mail: Optional[
             message.state = "failed"
         session.add(message)
         session.commit()
-
-
-def set_held_outcome(session: Session, config: Config, message: Message, approve: bool,
-                     reason: Optional[str] = None) -> None:
-    """Approve (publish) or reject (tell the sender) a held post."""
-    group = session.get(Group, message.group_id)
-    assert group is not None
-    if approve:
-        publish(session, config, group, message, parse_message(message.raw), Rosters().get(session, group.id))
-    else:
-        message.state, message.reason = "rejected", reason or "rejected by a moderator"
-        _tell_rejected(session, config, group, message, reason or "")
-    session.add(message)

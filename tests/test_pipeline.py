@@ -111,9 +111,11 @@ def test_non_member_post_is_held_then_approved_and_delivered(env, sink):
     env.send(mail(sender="Stranger <zed@example.net>", subject="Can I join?"), [POST], mail_from="zed@example.net")
     held = wait_for(lambda: json.loads(env.cli("held", "list", "--json").output), what="held post")
     assert held[0]["from"] == "zed@example.net" and held[0]["reason"] == "the sender is not a member"
-    assert sink.count() == 0
+    waiting = wait_for(lambda: sink.to("zed@example.net"), what="note that the post waits")[0].message
+    assert "waits for a moderator" in waiting["Subject"]
+    assert sink.to("bea@example.com") == []  # members are not moderators: no notice, no copy yet
     env.cli("held", "approve", str(held[0]["id"]))
-    wait_for(lambda: sink.count() == 2, what="copies after approval")
+    wait_for(lambda: sink.to("bea@example.com") and sink.to("cem@example.com"), what="copies after approval")
     assert sink.to("bea@example.com")[0].message["Subject"] == "[mentors] Can I join?"
     assert json.loads(env.cli("held", "list", "--json").output) == []
 
@@ -124,8 +126,9 @@ def test_rejected_post_tells_the_sender_why(env, sink):
     env.send(mail(sender="zed@example.net", subject="Buy now"), [POST], mail_from="zed@example.net")
     held = wait_for(lambda: json.loads(env.cli("held", "list", "--json").output))
     env.cli("held", "reject", str(held[0]["id"]), "--reason", "This group is for mentors only.")
-    notice = wait_for(lambda: sink.to("zed@example.net"), what="rejection notice")[0].message
-    assert "was not posted" in notice["Subject"]
+    notices = wait_for(lambda: len(sink.to("zed@example.net")) == 2 and sink.to("zed@example.net"),
+                       what="waiting note, then rejection notice")
+    notice = next(n.message for n in notices if "was not posted" in n.message["Subject"])
     assert notice["Auto-Submitted"] == "auto-generated"
     assert "This group is for mentors only." in notice.get_payload(decode=True).decode()
     assert sink.to("bea@example.com") == []

@@ -1,0 +1,127 @@
+"""Read what a person asks for by mail: commands to `-request`, a one-word reply to a list copy,
+a moderator's verdict. Pure functions, text in and typed values out; acting on them is
+`request_mail`'s job."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from mailhub.quotes import new_text
+from mailhub.thread import strip_prefixes
+
+COMMANDS = ("help", "join", "leave", "confirm", "each", "digest", "nomail", "plain", "profile", "who",
+            "topics", "get", "search", "mute", "follow")
+# Words people use for the same thing, from other list servers' habits.
+ALIASES = {"subscribe": "join", "unsubscribe": "leave", "signoff": "leave", "info": "help",
+           "list": "topics", "find": "search"}
+REPLY_WORDS = ("mute", "follow", "unsubscribe")
+MAX_COMMANDS = 20  # a mail is answered once, however long it is
+MAX_NOT_UNDERSTOOD = 3  # then the rest is taken for a letter, not commands
+MAX_LINE = 500
+
+_END = {"end", "end.", "stop", "quit", "thanks", "thanks!", "thank you"}
+_ADDRESS = re.compile(r"^(?:address=)?[^@\s]+@[^@\s]+\.[^@\s]+$", re.IGNORECASE)
+_VERDICTS = {"approve": "approve", "approved": "approve", "accept": "approve", "yes": "approve", "ok": "approve",
+             "reject": "reject", "rejected": "reject", "no": "reject",
+             "discard": "discard", "delete": "discard", "spam": "discard"}
+
+
+@dataclass(frozen=True)
+class Command:
+    line: str  # as the person wrote it, quoted back in the answer
+    name: str  # one of COMMANDS, or "" when not understood
+    args: tuple[str, ...] = ()
+    rest: str = ""  # the line after the command word, spacing kept (profile texts, search words)
+
+    @property
+    def other_address(self) -> Optional[str]:
+        """An address named in the arguments: commands only act for the sender, so this is refused."""
+        if self.name in ("profile", "search", "get", "mute", "follow"):
+            return None  # free text, or a topic key
+        return next((a.removeprefix("address=") for a in self.args if _ADDRESS.match(a)), None)
+
+
+def read_command(line: str) -> Optional[Command]:
+    """One line as a command; None for a blank line."""
+    text = " ".join(line.split())[:MAX_LINE]
+    if not text:
+        return None
+    word, _, rest = text.partition(" ")
+    word = word.lower().rstrip(":.,!")
+    name = ALIASES.get(word, word)
+    if name not in COMMANDS:
+        return Command(line=text, name="")
+    return Command(line=text, name=name, args=tuple(rest.split()), rest=rest.strip())
+
+
+def _greeting(line: str) -> bool:
+    """"Hi," or "Dear moderators," before the real text: not a command, not worth an error."""
+    words = line.split()
+    return 0 < len(words) <= 4 and line.rstrip().endswith(",")
+
+
+def _body_lines(body: str) -> list[str]:
+    """The non-blank lines a person typed: quoted text, greetings and signatures dropped,
+    stopping at `end`."""
+    lines = []
+    for line in new_text(body).splitlines():
+        if line.strip().lower() in _END:
+            break
+        if line.strip() and not _greeting(line):
+            lines.append(line.strip())
+    return lines
+
+
+def parse_commands(subject: str, body: str, list_prefix: str = "") -> list[Command]:
+    """Commands from the subject (when it is one) and then the body, one per line."""
+    found: list[Command] = []
+    subject_text, _ = strip_prefixes(subject, list_prefix)
+    from_subject = read_command(subject_text)
+    if from_subject is not None and from_subject.name:
+        found.append(from_subject)
+    not_understood = 0
+    for line in _body_lines(body):
+        command = read_command(line)
+        if command is None:
+            continue
+        if found and command.line.lower() == found[0].line.lower():
+            continue  # the same command in subject and body counts once
+        found.append(command)
+        not_understood += not command.name
+        if not_understood >= MAX_NOT_UNDERSTOOD or len(found) >= MAX_COMMANDS:
+            break
+    return found
+
+
+def _bare_word(text: str) -> str:
+    return " ".join(text.split()).lower().strip(".!")
+
+
+def reply_word(subject: str, body: str, list_prefix: str) -> Optional[str]:
+    """`mute`, `follow` or `unsubscribe` when that one word is all the person wrote in a reply
+    (or, with an empty text, all of the subject); anything longer is a post."""
+    written = _bare_word(new_text(body))
+    if not written:
+        written = _bare_word(strip_prefixes(subject, list_prefix)[0])
+    return written if written in REPLY_WORDS else None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str  # approve, reject or discard
+    reason: str = ""
+
+
+def read_verdict(subject: str, body: str) -> Optional[Verdict]:
+    """A moderator's or owner's answer: the first word they wrote is approve, reject [reason]
+    or discard; a reason may go on over the next lines."""
+    lines = _body_lines(body)
+    if not lines:
+        lines = [strip_prefixes(subject, "")[0]]
+    word, _, rest = lines[0].partition(" ")
+    action = _VERDICTS.get(word.lower().strip(":.,!"))
+    if action is None:
+        return None
+    reason = " ".join([rest.strip(" :-"), *lines[1:]]).strip() if action == "reject" else ""
+    return Verdict(action, reason[:MAX_LINE])

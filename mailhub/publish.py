@@ -1,0 +1,27 @@
+"""Publish an accepted post: thread it, index it for search, queue its copies."""
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from mailhub.config import Config
+from mailhub.fanout import Roster, fan_out
+from mailhub.models import Group, Member, Message
+from mailhub.parse import Parsed
+from mailhub.search import index_message
+from mailhub.thread import attach
+
+
+def publish(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
+            roster: Roster) -> int:
+    """Returns how many copies were queued. Idempotent, like every processing step."""
+    attach(session, group.id, group.prefix, message, mail, message.received_at,
+           config.threading.subject_window_days)
+    message.state, message.reason = "posted", "posted"
+    session.add(message)
+    index_message(session, message)
+    author = roster.entry(mail.from_addr)
+    if author is not None and author.new_member:
+        # A first published post ends new-member moderation.
+        session.execute(update(Member).where(Member.id == author.id).values(new_member=False))
+    return fan_out(session, message, roster, mail.from_addr, group.include_author)

@@ -1,0 +1,313 @@
+"""Act on mail to a group's `-join`, `-leave` and `-request` addresses, and on one-word replies
+(`mute`, `follow`, `unsubscribe`) to list copies. The sender gets one answer listing what was
+done; every change is for the sender's own address."""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from mailhub.commands import Command, parse_commands, read_verdict
+from mailhub.config import Config
+from mailhub.fanout import Roster
+from mailhub.membership import (admit, confirm, expired, find_token, leave_now, member_of, request_join,
+                                request_leave)
+from mailhub.models import PROFILE_FIELDS, Group, Member, Message, Token, Topic, TopicPref
+from mailhub.moderation import decide_held
+from mailhub.notices import answer
+from mailhub.parse import Parsed
+from mailhub.router import address_for
+from mailhub.search import search_topics
+from mailhub.thread import find_topic, live_topic
+
+RECENT_TOPICS = 20
+FOUND_TOPICS = 10
+TOPIC_MAIL_MESSAGES = 100  # `get TOPIC` sends the newest ones when a topic is longer
+PROFILE_LIMITS = {"name": 100, "organisation": 100, "country": 60, "bio": 500}
+# Settled by the welcome, goodbye or "waiting for approval" mail itself: no list of results.
+SELF_ANSWERING = ("joined", "left", "await_approval")
+
+
+@dataclass(frozen=True)
+class Result:
+    line: str  # the command as written ("" for a token address)
+    code: str  # what happened; templates/outcome.txt has the words for each
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Request:
+    """One mail asking for something, and who asked."""
+
+    session: Session
+    config: Config
+    group: Group
+    message: Message
+    mail: Parsed
+    roster: Roster
+    automatic: bool = False  # auto-generated (RFC 3834): may act, never answered
+
+    @property
+    def sender(self) -> str:
+        return self.mail.from_addr
+
+    @property
+    def member(self) -> Optional[Member]:
+        return member_of(self.session, self.group, self.sender)
+
+    def key(self, what: str) -> str:
+        return f"{what}:{self.message.id}"
+
+    def topic_address(self, topic: Topic) -> str:
+        return address_for(self.group.name, self.config.server.domain, token=topic.key)
+
+    def tell(self, results: list[Result], show_help: bool = False) -> None:
+        answer(self.session, self.config, self.group, self.sender, self.key("results"), "results.txt",
+               in_reply_to=self.message.message_id, subject=self.mail.subject, results=results,
+               show_help=show_help)
+
+
+# ---- the commands ------------------------------------------------------------------------------
+
+def _join(req: Request, cmd: Command) -> Result:
+    return Result(cmd.line, request_join(req.session, req.config, req.group, req.sender, req.mail.from_name,
+                                         req.key("confirm"), req.message.message_id))
+
+
+def _leave(req: Request, cmd: Command) -> Result:
+    return Result(cmd.line, request_leave(req.session, req.config, req.group, req.sender, req.key("confirm"),
+                                          req.message.message_id))
+
+
+def _confirm(req: Request, cmd: Command) -> Result:
+    if not cmd.args:
+        return Result(cmd.line, "bad_argument", {"expected": "confirm TOKEN"})
+    return settle(req, cmd.args[0], cmd.line)
+
+
+_DELIVERY = {("each",): "each", ("nomail",): "none", ("digest", "daily"): "daily", ("digest", "weekly"): "weekly",
+             ("digest", "off"): "each"}
+
+
+def _delivery(req: Request, cmd: Command, member: Member) -> Result:
+    delivery = _DELIVERY.get((cmd.name, cmd.args[0].lower()) if cmd.name == "digest" and cmd.args else (cmd.name,))
+    if delivery is None:
+        return Result(cmd.line, "bad_argument", {"expected": "digest daily, digest weekly or digest off"})
+    member.delivery = delivery
+    req.session.add(member)
+    return Result(cmd.line, "delivery_set", {"delivery": delivery})
+
+
+def _plain(req: Request, cmd: Command, member: Member) -> Result:
+    choice = cmd.args[0].lower() if cmd.args else ""
+    if choice not in ("on", "off"):
+        return Result(cmd.line, "bad_argument", {"expected": "plain on or plain off"})
+    member.plain = choice == "on"
+    req.session.add(member)
+    return Result(cmd.line, "plain_set", {"plain": member.plain})
+
+
+def clean_text(text: str, limit: int) -> str:
+    """One line of printable text: control characters and line breaks cannot reach a header."""
+    kept = "".join(" " if unicodedata.category(ch).startswith(("C", "Z")) else ch for ch in text)
+    return " ".join(kept.split())[:limit]
+
+
+def _profile(req: Request, cmd: Command, member: Member) -> Result:
+    def shown() -> dict[str, Any]:
+        return {"profile": {f: getattr(member, f) for f in PROFILE_FIELDS}}
+    if not cmd.args:
+        return Result(cmd.line, "profile", shown())
+    what, _, text = cmd.rest.partition(" ")
+    what = {"organization": "organisation", "org": "organisation"}.get(what.lower(), what.lower())
+    if what not in PROFILE_FIELDS:
+        return Result(cmd.line, "bad_argument", {"expected": "profile name|organisation|country|bio TEXT"})
+    setattr(member, what, clean_text(text, PROFILE_LIMITS[what]))
+    req.session.add(member)
+    return Result(cmd.line, "profile_set", shown())
+
+
+def _who(req: Request, cmd: Command, member: Member) -> Result:
+    if member.role == "member" and req.group.who != "members":
+        return Result(cmd.line, "not_allowed")
+    members = req.session.exec(select(Member).where(Member.group_id == req.group.id).order_by(Member.email)).all()
+    return Result(cmd.line, "who", {"members": [{"email": m.email, "name": m.name, "role": m.role}
+                                               for m in members]})
+
+
+def _topic_rows(req: Request, topics: list[Topic]) -> list[dict[str, Any]]:
+    return [{"subject": t.subject, "key": t.key, "address": req.topic_address(t), "messages": t.message_count,
+             "last": t.last_message_at.strftime("%Y-%m-%d")} for t in topics]
+
+
+def _topics(req: Request, cmd: Command, member: Member) -> Result:
+    topics = req.session.exec(select(Topic).where(Topic.group_id == req.group.id, col(Topic.merged_into).is_(None))
+                              .order_by(col(Topic.last_message_at).desc()).limit(RECENT_TOPICS)).all()
+    return Result(cmd.line, "topics", {"topics": _topic_rows(req, list(topics))})
+
+
+def _search(req: Request, cmd: Command, member: Member) -> Result:
+    if not cmd.rest:
+        return Result(cmd.line, "bad_argument", {"expected": "search WORDS"})
+    found = search_topics(req.session, req.group.id, cmd.rest, FOUND_TOPICS)
+    topics = {t.id: t for t in req.session.exec(select(Topic).where(col(Topic.id).in_([t for t, _ in found])))}
+    return Result(cmd.line, "found", {"words": cmd.rest, "topics": _topic_rows(req, [topics[t] for t, _ in found])})
+
+
+def _topic_named(req: Request, key: str) -> Optional[Topic]:
+    topic = req.session.exec(select(Topic).where(Topic.key == key.strip("<>.,"),
+                                                 Topic.group_id == req.group.id)).first()
+    return req.session.get(Topic, live_topic(req.session, topic.id)) if topic else None
+
+
+def _get(req: Request, cmd: Command, member: Member) -> Result:
+    topic = _topic_named(req, cmd.args[0]) if cmd.args else None
+    if topic is None:
+        return Result(cmd.line, "no_such_topic")
+    messages = req.session.exec(select(Message).where(Message.topic_id == topic.id, Message.state == "posted")
+                                .order_by(col(Message.received_at).desc(), col(Message.id).desc())
+                                .limit(TOPIC_MAIL_MESSAGES)).all()
+    shown = [{"author": m.from_name or m.from_addr, "when": m.received_at.strftime("%Y-%m-%d %H:%M UTC"),
+              "text": m.new_text or m.body_text, "attachments": m.attachments} for m in reversed(messages)]
+    return Result(cmd.line, "topic", {"topic": _topic_rows(req, [topic])[0], "messages": shown,
+                                      "left_out": max(topic.message_count - len(shown), 0)})
+
+
+def set_topic_mode(req: Request, line: str, member: Member, topic: Optional[Topic], mode: str) -> Result:
+    if topic is None:
+        return Result(line, "no_such_topic")
+    req.session.execute(delete(TopicPref).where(TopicPref.member_id == member.id, TopicPref.topic_id == topic.id))
+    req.session.add(TopicPref(member_id=member.id, topic_id=topic.id, mode=mode))
+    return Result(line, "muted" if mode == "mute" else "followed", {"topic": _topic_rows(req, [topic])[0]})
+
+
+def _mute_follow(req: Request, cmd: Command, member: Member) -> Result:
+    topic = _topic_named(req, cmd.args[0]) if cmd.args else None
+    return set_topic_mode(req, cmd.line, member, topic, cmd.name)
+
+
+OPEN: dict[str, Callable[[Request, Command], Result]] = {
+    "join": _join, "leave": _leave, "confirm": _confirm,
+}
+MEMBERS_ONLY: dict[str, Callable[[Request, Command, Member], Result]] = {
+    "each": _delivery, "digest": _delivery, "nomail": _delivery, "plain": _plain, "profile": _profile,
+    "who": _who, "topics": _topics, "get": _get, "search": _search, "mute": _mute_follow, "follow": _mute_follow,
+}
+
+
+def run_command(req: Request, cmd: Command) -> Result:
+    if not cmd.name:
+        return Result(cmd.line, "unknown")
+    if cmd.name == "help":
+        return Result(cmd.line, "help")
+    other = cmd.other_address
+    if other is not None and other.lower() != req.sender:
+        return Result(cmd.line, "own_address_only", {"address": req.sender})
+    if cmd.name in OPEN:
+        return OPEN[cmd.name](req, cmd)
+    member = req.member
+    if member is None:
+        return Result(cmd.line, "not_member")
+    return MEMBERS_ONLY[cmd.name](req, cmd, member)
+
+
+# ---- tokens: confirmations, join approvals, moderators' verdicts -------------------------------
+
+def _verdict_on(req: Request, token: Token, line: str) -> Result:
+    role = req.roster.role_of(req.sender)
+    needed = ("owner",) if token.purpose == "approve" else ("moderator", "owner")
+    if role not in needed:
+        return Result(line, "not_allowed")
+    verdict = read_verdict(req.mail.subject, req.mail.body_text)
+    if verdict is None:
+        return Result(line, "verdict_unclear", {"purpose": token.purpose})
+    if token.purpose == "moderate":
+        held = req.session.get(Message, token.message_pk) if token.message_pk else None
+        if held is None:
+            req.session.delete(token)
+            return Result(line, "not_held")
+        outcome = decide_held(req.session, req.config, held, verdict, req.sender)
+        return Result(line, outcome, {"subject": held.subject, "author": held.from_addr, "reason": verdict.reason})
+    req.session.delete(token)
+    if verdict.action == "approve":
+        if member_of(req.session, req.group, token.email) is None:
+            admit(req.session, req.config, req.group, token.email, token.name, req.key(f"welcome:{token.id}"))
+        return Result(line, "join_approved", {"email": token.email})
+    answer(req.session, req.config, req.group, token.email, req.key(f"refused:{token.id}"), "join_refused.txt",
+           reason=verdict.reason)
+    return Result(line, "join_refused", {"email": token.email})
+
+
+def settle(req: Request, text: str, line: str = "") -> Result:
+    """Act on a token, from its address or a `confirm TOKEN` command."""
+    token = find_token(req.session, req.group, text)
+    if token is None:
+        return Result(line, "token_unknown")
+    if expired(token):
+        req.session.delete(token)
+        return Result(line, "token_expired")
+    if token.purpose in ("join", "leave"):
+        return Result(line, confirm(req.session, req.config, req.group, token, req.key(f"confirmed:{token.id}")))
+    return _verdict_on(req, token, line)
+
+
+# ---- entry points, by address ------------------------------------------------------------------
+
+def on_join_address(req: Request) -> str:
+    result = Result("join", request_join(req.session, req.config, req.group, req.sender, req.mail.from_name,
+                                         req.key("confirm"), req.message.message_id))
+    if result.code != "join_confirm_sent":
+        req.tell([result])
+    return result.code
+
+
+def on_leave_address(req: Request) -> str:
+    """With a member token (the List-Unsubscribe address) the member leaves at once: only their own
+    copies carry it. Without one, a confirmation goes to the address, as From can be forged."""
+    token = req.message.address_token
+    if token:
+        member = req.session.exec(select(Member).where(Member.token == token,
+                                                       Member.group_id == req.group.id)).first()
+        if member is None:
+            return "not_member"  # already gone: nothing to do, nobody to tell
+        leave_now(req.session, req.config, req.group, member, req.key("goodbye"), tell=not req.automatic)
+        return "left"
+    result = Result("leave", request_leave(req.session, req.config, req.group, req.sender, req.key("confirm"),
+                                           req.message.message_id))
+    if result.code != "leave_confirm_sent":
+        req.tell([result])
+    return result.code
+
+
+def on_request_address(req: Request) -> str:
+    if req.message.address_token:
+        result = settle(req, req.message.address_token)
+        if result.code not in SELF_ANSWERING:
+            req.tell([result])
+        return result.code
+    commands = parse_commands(req.mail.subject, req.mail.body_text, req.group.prefix)
+    results = [run_command(req, cmd) for cmd in commands]
+    show_help = not results or any(r.code in ("help", "unknown") for r in results)
+    req.tell(results, show_help=show_help)
+    return ", ".join(f"{r.line}: {r.code}" for r in results) or "no commands: sent help"
+
+
+def on_reply_word(req: Request, word: str) -> str:
+    """`mute` / `follow` on the topic replied to, or `unsubscribe` (confirmed by mail)."""
+    member = req.member
+    if member is None:
+        result = Result(word, "not_member")
+    elif word == "unsubscribe":
+        result = Result(word, request_leave(req.session, req.config, req.group, req.sender, req.key("confirm"),
+                                            req.message.message_id))
+    else:
+        topic_id = find_topic(req.session, req.group.id, req.group.prefix, req.mail, req.message.address_token,
+                              req.message.received_at, req.config.threading.subject_window_days)
+        topic = req.session.get(Topic, topic_id) if topic_id else None
+        result = set_topic_mode(req, word, member, topic, word)
+    if result.code != "leave_confirm_sent":
+        req.tell([result])
+    return f"{word}: {result.code}"
