@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from mailhub.quotes import new_text
+from mailhub.quotes import written_text
 from mailhub.thread import strip_prefixes
 
 COMMANDS = ("help", "join", "leave", "confirm", "each", "digest", "nomail", "plain", "profile", "who",
@@ -62,11 +62,11 @@ def _greeting(line: str) -> bool:
 
 
 def _body_lines(body: str) -> list[str]:
-    """The non-blank lines a person typed: quoted text, greetings and signatures dropped,
-    stopping at `end`."""
-    lines = []
-    for line in new_text(body).splitlines():
-        if line.strip().lower() in _END:
+    """The non-blank lines a person typed: quoted text, a greeting and signatures dropped,
+    stopping at `end` or at a sign-off ("Thanks," after the commands)."""
+    lines: list[str] = []
+    for line in written_text(body).splitlines():
+        if line.strip().lower() in _END or (lines and _greeting(line)):
             break
         if line.strip() and not _greeting(line):
             lines.append(line.strip())
@@ -80,12 +80,14 @@ def parse_commands(subject: str, body: str, list_prefix: str = "") -> list[Comma
     from_subject = read_command(subject_text)
     if from_subject is not None and from_subject.name:
         found.append(from_subject)
+    else:
+        from_subject = None  # a subject like "Hello" is not a command, and not an error
     not_understood = 0
     for line in _body_lines(body):
         command = read_command(line)
         if command is None:
             continue
-        if found and command.line.lower() == found[0].line.lower():
+        if from_subject is not None and command.line.lower() == from_subject.line.lower():
             continue  # the same command in subject and body counts once
         found.append(command)
         not_understood += not command.name
@@ -101,7 +103,7 @@ def _bare_word(text: str) -> str:
 def reply_word(subject: str, body: str, list_prefix: str) -> Optional[str]:
     """`mute`, `follow` or `unsubscribe` when that one word is all the person wrote in a reply
     (or, with an empty text, all of the subject); anything longer is a post."""
-    written = _bare_word(new_text(body))
+    written = _bare_word(written_text(body))
     if not written:
         written = _bare_word(strip_prefixes(subject, list_prefix)[0])
     return written if written in REPLY_WORDS else None

@@ -1,7 +1,9 @@
 """Held posts: tell each moderator and the sender, and carry out a verdict given by mail or CLI."""
 from __future__ import annotations
 
-from sqlalchemy import delete
+from datetime import timedelta
+
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from mailhub.commands import Verdict
@@ -54,7 +56,9 @@ def decide_held(session: Session, config: Config, message: Message, verdict: Ver
     group = session.get(Group, message.group_id)
     if group is None:
         return "not_held"
-    session.execute(delete(Token).where(Token.message_pk == message.id, Token.purpose == "moderate"))
+    # Other moderators may still answer their notice: for a while they hear who decided first.
+    session.execute(update(Token).where(Token.message_pk == message.id, Token.purpose == "moderate")
+                    .values(expires_at=utcnow() + timedelta(days=config.limits.confirm_days)))
     if verdict.action == "approve":
         publish(session, config, group, message, parse_message(message.raw), Rosters().get(session, group.id))
         message.reason = f"approved by {by}"

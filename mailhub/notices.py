@@ -36,8 +36,8 @@ def environment(folder: Path) -> jinja2.Environment:
     )
 
 
-def render(folder: Path, name: str, **context: Any) -> str:
-    return environment(folder).get_template(name).render(**context)
+def render(folder: Path, template: str, **context: Any) -> str:
+    return environment(folder).get_template(template).render(**context)
 
 
 def group_addresses(group: str, domain: str) -> dict[str, str]:
@@ -45,13 +45,14 @@ def group_addresses(group: str, domain: str) -> dict[str, str]:
     return {f"{kind}_address": address_for(group, domain, kind) for kind in ("post", *KINDS)}
 
 
-def render_notice(folder: Path, name: str, *, group: str, domain: str, to: str,
+def render_notice(folder: Path, template: str, *, group: str, domain: str, to: str,
                   in_reply_to: str = "", reply_to: Optional[str] = None, **context: Any) -> bytes:
-    text = render(folder, name, group=group, domain=domain, to=to,
-                  **{**group_addresses(group, domain), **context})
+    addresses = group_addresses(group, domain)
+    reply_to = reply_to or addresses["request_address"]
+    text = render(folder, template, group=group, domain=domain, to=to, reply_to=reply_to, **{**addresses, **context})
     first, _, body = text.partition("\n")
     if not first.startswith("Subject:"):
-        raise ValueError(f"template {name} must start with a 'Subject:' line")
+        raise ValueError(f"template {template} must start with a 'Subject:' line")
     msg = EmailMessage()
     msg["From"] = email.utils.formataddr((f"{group} list", address_for(group, domain, "request")))
     msg["To"] = to
@@ -61,12 +62,14 @@ def render_notice(folder: Path, name: str, *, group: str, domain: str, to: str,
     if in_reply_to:
         msg["In-Reply-To"] = f"<{in_reply_to}>"
     # A reply goes where it can be acted on: the request address, or a token address.
-    msg["Reply-To"] = reply_to or address_for(group, domain, "request")
+    msg["Reply-To"] = reply_to
     # Our own notices must not start auto-reply storms (RFC 3834).
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(body.lstrip("\n"), charset="utf-8")
-    return msg.as_bytes()
+    # SMTP lines end in CRLF, and smtplib sends bytes as they are: a bare-LF notice would reach
+    # the relay as one overlong line.
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 
 def notify(session: Session, config: Config, group: Group, to: str, key: str, template: str,

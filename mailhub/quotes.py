@@ -134,18 +134,28 @@ def new_text(text: str) -> str:
     attribution lines, forwarded/original-message blocks and signatures. Never empty when `text`
     has content: if stripping would leave nothing, return the original text (stripped of
     surrounding whitespace)."""
+    kept = written_text(text)
+    if kept:
+        return kept
+    try:
+        return _as_str(text).strip()
+    except Exception:  # an object whose str() fails offers no text to keep
+        return ""
+
+
+def written_text(text: str) -> str:
+    """Like `new_text`, but empty when the mail holds nothing but quotes and a signature: what
+    commands and one-word replies are read from."""
     try:
         text = _as_str(text)
     except Exception:  # an object whose str() fails offers no text to keep
         return ""
-    original = text.strip()
-    if not original:
+    if not text.strip():
         return ""
     try:
-        kept = _render(_author_lines(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")))
+        return _render(_author_lines(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")))
     except Exception:  # a bug here must cost us the trimming, never the member's message
-        return original
-    return kept or original
+        return text.strip()
 
 
 def _as_str(text: object) -> str:

@@ -230,7 +230,8 @@ def _verdict_on(req: Request, token: Token, line: str) -> Result:
             req.session.delete(token)
             return Result(line, "not_held")
         outcome = decide_held(req.session, req.config, held, verdict, req.sender)
-        return Result(line, outcome, {"subject": held.subject, "author": held.from_addr, "reason": verdict.reason})
+        return Result(line, outcome, {"subject": held.subject, "author": held.from_addr, "reason": verdict.reason,
+                                      "decided": held.reason})
     req.session.delete(token)
     if verdict.action == "approve":
         if member_of(req.session, req.group, token.email) is None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 # Suffixes that turn a group address into a service address. "post" is the bare group.
 KINDS = ("join", "leave", "request", "owner", "bounces")
-TOKEN_KINDS = {"post", "leave", "bounces"}  # kinds whose address may carry +token
+TOKEN_KINDS = {"post", "leave", "request", "bounces"}  # kinds whose address may carry +token
 
 GROUP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 _LOCAL = re.compile(r"^(?P<base>[a-z0-9][a-z0-9._-]*)(?:\+(?P<token>[A-Za-z0-9_-]{1,64}))?$")

@@ -2,6 +2,7 @@
 has its own SQLite file."""
 from __future__ import annotations
 
+import email.utils
 import smtplib
 import socket
 import threading
@@ -99,6 +100,12 @@ class Sink:
     def to(self, address: str) -> list[Received]:
         return self.handler.to(address)
 
+    def wait(self, address: str, count: int = 1, timeout: float = 15.0) -> list[EmailMessage]:
+        """The first `count` mails to `address`, waiting for them to arrive."""
+        found = wait_for(lambda: len(self.to(address)) >= count and self.to(address), timeout,
+                         f"{count} mail(s) to {address}")
+        return [r.message for r in found[:count]]  # type: ignore[index]
+
     def count(self) -> int:
         return self.handler.count()
 
@@ -185,6 +192,22 @@ def env(tmp_path: Path, sink: Sink) -> Iterator[Env]:
     e = Env(tmp_path, sink.port)
     yield e
     e.stop()
+
+
+def text_of(msg: EmailMessage) -> str:
+    """The text/plain body of a received mail, decoded."""
+    part = next((p for p in msg.walk() if p.get_content_type() == "text/plain"), msg)
+    return (part.get_payload(decode=True) or b"").decode(part.get_content_charset() or "utf-8")
+
+
+def reply_to(msg: EmailMessage, body: str, sender: str, quote: bool = True) -> tuple[bytes, str]:
+    """A reply to `msg` as a mail program writes one: to its Reply-To, "Re:" subject, In-Reply-To,
+    the original quoted below. Returns the mail and the address it goes to."""
+    to = email.utils.parseaddr(msg["Reply-To"] or msg["From"])[1]
+    quoted = "\r\n".join("> " + line for line in text_of(msg).splitlines()) if quote else ""
+    text = f"{body}\r\n\r\nOn Mon, 23 Nov 2026 at 10:00, {msg['From']} wrote:\r\n{quoted}" if quote else body
+    return mail(subject="Re: " + str(msg["Subject"]), body=text, sender=sender, to=to,
+                headers=f"In-Reply-To: {msg['Message-ID']}\r\n"), to
 
 
 def mail(subject: str = "Hello", body: str = "Hi all", sender: str = "Ann <ann@example.com>",

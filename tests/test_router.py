@@ -14,6 +14,7 @@ D = "lists.example.org"
     ("mentors-request@lists.example.org", Address("mentors", "request")),
     ("mentors-owner@lists.example.org", Address("mentors", "owner")),
     ("mentors-bounces+tok@lists.example.org", Address("mentors", "bounces", "tok")),
+    ("mentors-request+Tok_9-x@lists.example.org", Address("mentors", "request", "Tok_9-x")),  # confirmations
     ("youth-biz@lists.example.org", Address("youth-biz", "post")),
 ])
 def test_service_addresses_parse_into_group_kind_and_token(address, expected):
