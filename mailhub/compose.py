@@ -1,5 +1,6 @@
-"""Build the list copy of a stored message. The shared part is built once per message; each
-recipient only adds their own List-Unsubscribe line and envelope sender."""
+"""Build the list copy of a stored message. The shared part is built once per message (and once
+more, text-only, for members who asked for plain copies); each recipient only adds their own
+List-Unsubscribe line and envelope sender."""
 from __future__ import annotations
 
 import email
@@ -15,6 +16,7 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from pathlib import Path
 
+from mailhub.body import Attachment, extract_body
 from mailhub.notices import render
 from mailhub.parse import decode_header
 from mailhub.router import address_for, list_id
@@ -29,6 +31,8 @@ DROPPED = ("Bcc", "Return-Path", "DKIM-Signature", "X-Original-To", "Delivered-T
            "List-Subscribe", "List-Archive", "List-Owner", "X-Original-From", "ARC-Seal",
            "ARC-Message-Signature", "ARC-Authentication-Results")
 _WIRE = compat32.clone(linesep="\r\n")
+# The headers that describe a body rather than the message: they move with the body.
+_BODY_HEADERS = ("Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Content-Description")
 
 
 @dataclass(frozen=True)
@@ -79,24 +83,33 @@ def _text_charset(text: str, footer: str) -> Charset:
     return charset
 
 
+def _set_text(msg: EmailMessage, text: str, footer: str) -> None:
+    """Make `msg` a single text/plain part: `text`, then the footer, cheaply encoded."""
+    del msg["Content-Transfer-Encoding"]
+    text = text.replace("\r\n", "\n").rstrip("\n")
+    body = f"{text}\n\n{footer}" if text else footer
+    msg.set_payload(body, charset=_text_charset(text, footer))
+
+
+def _decoded_text(msg: EmailMessage) -> str:
+    payload = msg.get_payload(decode=True) or b""
+    charset = msg.get_content_charset() or "us-ascii"
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
 def _add_footer(msg: EmailMessage, footer: str) -> None:
     if not msg.is_multipart() and msg.get_content_type() == "text/plain":
-        payload = msg.get_payload(decode=True) or b""
-        charset = msg.get_content_charset() or "us-ascii"
-        try:
-            text = payload.decode(charset, errors="replace")
-        except LookupError:
-            text = payload.decode("utf-8", errors="replace")
-        del msg["Content-Transfer-Encoding"]
-        text = text.replace("\r\n", "\n").rstrip("\n")
-        msg.set_payload(text + "\n\n" + footer, charset=_text_charset(text, footer))
+        _set_text(msg, _decoded_text(msg), footer)
         return
     footer_part = MIMEText(footer, "plain", "utf-8")
     if msg.get_content_type() == "multipart/mixed":
         msg.attach(footer_part)
         return
     inner = EmailMessage()
-    for name in ("Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Content-Description"):
+    for name in _BODY_HEADERS:
         if name in msg:
             inner[name] = msg[name]
             del msg[name]
@@ -107,12 +120,41 @@ def _add_footer(msg: EmailMessage, footer: str) -> None:
     msg.set_payload([inner, footer_part])
 
 
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{round(size / 1024)} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def plain_text(raw: bytes, templates: Path) -> str:
+    """The readable text of a post, each attachment replaced by a line naming it."""
+    text, attachments = extract_body(raw)
+    lines = [_attachment_line(a, templates) for a in attachments]
+    return "\n\n".join(part for part in (text.rstrip("\n"), "\n".join(lines)) if part)
+
+
+def _attachment_line(attachment: Attachment, templates: Path) -> str:
+    return render(templates, "attachment_line.txt", filename=attachment.filename,
+                  content_type=attachment.content_type, size=_size(attachment.size)).strip()
+
+
+def _make_plain(msg: EmailMessage, text: str, footer: str) -> None:
+    """Replace whatever body `msg` has with one text/plain part; the headers stay as they are."""
+    for name in _BODY_HEADERS:
+        del msg[name]
+    _set_text(msg, text, footer)  # a new text/plain Content-Type, and MIME-Version if missing
+
+
 def _split(data: bytes) -> CopyTemplate:
     head, sep, body = data.partition(b"\r\n\r\n")
     return CopyTemplate(head=head + b"\r\n", body=b"\r\n" + body)
 
 
-def build_copy(raw: bytes, info: ListInfo, templates: Path) -> CopyTemplate:
+def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False) -> CopyTemplate:
+    """The copy every member gets; with `plain`, the text-only one (no HTML part, attachments
+    named instead of sent) with the same headers and footer."""
     msg = email.message_from_bytes(raw, policy=compat32)
     author_name, author_addr = email.utils.parseaddr(str(msg.get("From") or ""))
     author_name = decode_header(author_name)
@@ -141,7 +183,10 @@ def build_copy(raw: bytes, info: ListInfo, templates: Path) -> CopyTemplate:
                     author_address=author_addr, post_address=post,
                     leave_address=address_for(info.name, info.domain, "leave"))
     try:
-        _add_footer(msg, footer)
+        if plain:
+            _make_plain(msg, plain_text(raw, templates), footer)
+        else:
+            _add_footer(msg, footer)
         out = io.BytesIO()
         BytesGenerator(out, mangle_from_=False, policy=_WIRE).flatten(msg)
         return _split(out.getvalue())

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -53,12 +53,28 @@ def next_attempt(delivery: DeliveryConfig, attempts: int, created_at: datetime,
     return now + timedelta(seconds=delay)
 
 
+class Recipient(NamedTuple):
+    """What composing a member's copy needs to know about them."""
+
+    token: str
+    plain: bool
+
+
+def recipients(session: Session, member_ids: set[int]) -> dict[int, Recipient]:
+    """Token and plain flag of each member, in one query."""
+    if not member_ids:
+        return {}
+    rows = session.exec(select(Member.id, Member.token, Member.plain).where(col(Member.id).in_(member_ids)))
+    return {member_id: Recipient(token, plain) for member_id, token, plain in rows}
+
+
 class Composer:
-    """Builds the bytes of each row; the shared part of a list copy is built once per message."""
+    """Builds the bytes of each row; the shared part of a list copy is built once per message and
+    variant (the text-only one only when some recipient asked for it)."""
 
     def __init__(self, session: Session, config: Config) -> None:
         self.session, self.config = session, config
-        self._copies: dict[int, CopyTemplate] = {}
+        self._copies: dict[tuple[int, bool], CopyTemplate] = {}
         self._groups: dict[int, Group] = {}
 
     def group(self, group_id: int) -> Group:
@@ -69,8 +85,8 @@ class Composer:
             self._groups[group_id] = group
         return self._groups[group_id]
 
-    def copy(self, message_pk: int) -> CopyTemplate:
-        if message_pk not in self._copies:
+    def copy(self, message_pk: int, plain: bool = False) -> CopyTemplate:
+        if (message_pk, plain) not in self._copies:
             message = self.session.get(Message, message_pk)
             if message is None:
                 raise LookupError(f"message {message_pk} no longer exists")
@@ -79,21 +95,22 @@ class Composer:
             info = ListInfo(name=group.name, title=group.title, domain=self.config.server.domain,
                             prefix=group.prefix, from_rewrite=group.from_rewrite,
                             topic_key=topic.key if topic else None, message_id=message.message_id)
-            self._copies[message_pk] = build_copy(message.raw, info, self.config.templates)
-        return self._copies[message_pk]
+            self._copies[message_pk, plain] = build_copy(message.raw, info, self.config.templates, plain)
+        return self._copies[message_pk, plain]
 
-    def job(self, row: Outbox, tokens: dict[int, str]) -> Job:
-        """`tokens`: member id -> token, for the members of this batch's copies."""
+    def job(self, row: Outbox, members: dict[int, Recipient]) -> Job:
+        """`members`: member id -> token and plain flag, for the members of this batch's copies."""
         domain = self.config.server.domain
         name = self.group(row.group_id).name
         bounces = address_for(name, domain, "bounces")
         if row.kind == "copy":
-            member_token = tokens.get(row.member_id) if row.member_id is not None else None
-            if row.message_pk is None or member_token is None:
+            member = members.get(row.member_id) if row.member_id is not None else None
+            if row.message_pk is None or member is None:
                 raise LookupError("the member has left the group")
-            data = self.copy(row.message_pk).for_recipient(address_for(name, domain, "leave", member_token))
+            copy = self.copy(row.message_pk, member.plain)
+            data = copy.for_recipient(address_for(name, domain, "leave", member.token))
             # VERP: a bounce names the member by token, whatever the bounce text says.
-            return Job(row.id, address_for(name, domain, "bounces", member_token), row.recipient, data)
+            return Job(row.id, address_for(name, domain, "bounces", member.token), row.recipient, data)
         if row.kind == "forward":
             message = self.session.get(Message, row.message_pk)
             if message is None:
@@ -148,14 +165,12 @@ class Deliverer:
             if not ids:
                 return 0
             rows = session.exec(select(Outbox).where(col(Outbox.id).in_(ids))).all()
-            member_ids = {r.member_id for r in rows if r.member_id is not None}
-            tokens = dict(session.exec(select(Member.id, Member.token)
-                                       .where(col(Member.id).in_(member_ids))).all()) if member_ids else {}
+            members = recipients(session, {r.member_id for r in rows if r.member_id is not None})
             composer = Composer(session, self.config)
             jobs, broken = [], []
             for row in rows:
                 try:
-                    jobs.append(composer.job(row, tokens))
+                    jobs.append(composer.job(row, members))
                 except Exception as exc:  # noqa: BLE001 - an unbuildable row fails alone
                     log.exception("cannot compose outbox row %s", row.id)
                     broken.append(Outcome(row.id, DeliveryError(f"cannot compose: {exc}", permanent=True)))

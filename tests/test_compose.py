@@ -64,3 +64,47 @@ def test_retries_back_off_doubling_up_to_the_cap_then_give_up():
     waits = [(next_attempt(d, n, t0, t0) - t0).total_seconds() for n in range(1, 7)]
     assert waits == [60, 120, 240, 480, 600, 600]
     assert next_attempt(d, 3, t0, t0 + timedelta(seconds=3600)) is None
+
+
+MIXED = ("From: Ann <ann@example.com>\r\nSubject: Report\r\nMIME-Version: 1.0\r\n"
+         'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+         '--b1\r\nContent-Type: multipart/alternative; boundary="b2"\r\n\r\n'
+         "--b2\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+         "Caf\u00e9 report attached.\r\n"
+         "--b2\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Caf\u00e9 <b>report</b> attached.</p>\r\n"
+         "--b2--\r\n"
+         "--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=report.pdf\r\n"
+         "Content-Transfer-Encoding: base64\r\n\r\n" + "QUFB" * 81920 + "\r\n--b1--\r\n")
+
+
+def plain_copy_of(raw: str):
+    copy = build_copy(raw.encode(), INFO, REPO_TEMPLATES, plain=True)
+    return message_from_bytes(copy.for_recipient("mentors-leave+tok@lists.example.org"))
+
+
+def test_plain_copy_is_one_text_part_naming_the_attachment_with_the_usual_headers():
+    msg = plain_copy_of(MIXED)
+    assert [p.get_content_type() for p in msg.walk()] == ["text/plain"]
+    assert msg.get_content_charset() == "utf-8" and msg["Content-Transfer-Encoding"] == "quoted-printable"
+    text = msg.get_payload(decode=True).decode("utf-8").replace("\r\n", "\n")
+    assert text.startswith("Café report attached.\n\n"
+                           "[Attachment not included: report.pdf (application/pdf, 240 KB)]\n\n-- \n")
+    assert "<p>" not in text and "Leave mentors" in text
+    assert msg["Subject"] == "[mentors] Report" and msg["From"] == "Ann via mentors <mentors@lists.example.org>"
+    assert msg["Reply-To"] == "<mentors+k3f9a@lists.example.org>" and msg["Precedence"] == "list"
+    assert msg["List-Unsubscribe"] == "<mailto:mentors-leave+tok@lists.example.org?subject=unsubscribe>"
+    assert msg["MIME-Version"] == "1.0"
+
+
+def test_plain_copy_of_an_html_only_post_is_its_text():
+    msg = plain_copy_of("From: ann@example.com\r\nSubject: Hi\r\nContent-Type: text/html\r\n\r\n"
+                        "<html><body><p>Hello <a href='https://example.org/guide'>the guide</a></p></body></html>\r\n")
+    assert msg.get_content_type() == "text/plain" and msg["Content-Transfer-Encoding"] == "7bit"
+    text = msg.get_payload(decode=True).decode("ascii").replace("\r\n", "\n")
+    assert text.startswith("Hello the guide <https://example.org/guide>\n\n-- \n") and "<p>" not in text
+
+
+def test_plain_copy_of_a_plain_post_matches_the_normal_copy():
+    raw = "From: ann@example.com\r\nSubject: Hi\r\n\r\nJust text.\r\n"
+    plain = build_copy(raw.encode(), INFO, REPO_TEMPLATES, plain=True)
+    assert plain == build_copy(raw.encode(), INFO, REPO_TEMPLATES)
