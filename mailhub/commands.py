@@ -100,13 +100,17 @@ def _bare_word(text: str) -> str:
     return " ".join(text.split()).lower().strip(".!")
 
 
-def reply_word(subject: str, body: str, list_prefix: str) -> Optional[str]:
+def reply_word(subject: str, body: str, list_prefix: str, new: Optional[str] = None) -> Optional[str]:
     """`mute`, `follow` or `unsubscribe` when that one word is all the person wrote in a reply
-    (or, with an empty text, all of the subject); anything longer is a post."""
-    written = _bare_word(written_text(body))
-    if not written:
-        written = _bare_word(strip_prefixes(subject, list_prefix)[0])
-    return written if written in REPLY_WORDS else None
+    (or, with nothing written, all of the subject); anything longer is a post. `new` is the
+    body's `quotes.new_text` when the caller has it already: reading quotes is the costly part."""
+    written = _bare_word(written_text(body) if new is None else new)
+    if written in REPLY_WORDS:
+        return written
+    in_subject = _bare_word(strip_prefixes(subject, list_prefix)[0])
+    if in_subject in REPLY_WORDS and not written_text(body):
+        return in_subject
+    return None
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def _post(session: Session, config: Config, group: Group, message: Message, mail
                       recent_posts=_recent_posts(session, group, mail.from_addr) if group.rate_limit else 0,
                       rate_limit=group.rate_limit)
     if decide(ctx, SCREENS).action == ACCEPT:
-        word = reply_word(mail.subject, mail.body_text, group.prefix)
+        word = reply_word(mail.subject, mail.body_text, group.prefix, new=message.new_text)
         if word:  # "mute", "follow" or "unsubscribe" alone acts instead of being posted
             message.state = "done"
             message.reason = on_reply_word(Request(session, config, group, message, mail, roster), word)

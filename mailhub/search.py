@@ -38,8 +38,8 @@ def create_index(engine: Engine) -> None:
 def index_message(session: Session, message: Message) -> None:
     if not _sqlite(session):
         return
-    session.execute(text("DELETE FROM message_search WHERE rowid = :id"), {"id": message.id})
-    session.execute(text("INSERT INTO message_search (rowid, subject, body, group_id) VALUES (:id, :s, :b, :g)"),
+    session.execute(text("INSERT OR REPLACE INTO message_search (rowid, subject, body, group_id) "
+                         "VALUES (:id, :s, :b, :g)"),
                     {"id": message.id, "s": message.subject, "b": message.new_text or message.body_text,
                      "g": message.group_id})
 
