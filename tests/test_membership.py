@@ -32,7 +32,7 @@ def test_join_confirm_welcome_post_and_leave_by_mail_alone(env, sink):
     welcome = sink.wait("dee@example.com", 2)[1]
     assert welcome["Subject"] == "Welcome to mentors"
     words = text_of(welcome)
-    for how in (POST, "digest daily", REQUEST, "mute", f"mentors-leave+"):
+    for how in (POST, "digest daily", REQUEST, "mute", "mentors-leave+"):
         assert how in words, how
     joined = members(env)["dee@example.com"]
     assert (joined["name"], joined["role"], joined["delivery"]) == ("Dee Phone", "member", "each")

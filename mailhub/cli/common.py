@@ -1,0 +1,125 @@
+"""What every `mailhub` command shares: options, opening the config and database, one-line errors, tables."""
+from __future__ import annotations
+
+import json
+import unicodedata
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Iterator, NoReturn, Optional
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, select
+
+from mailhub.config import Config, ConfigError, load_config
+from mailhub.db import StoreError, make_engine
+from mailhub.models import (
+    Group,
+    Member,
+)
+from mailhub.router import AddressError, normalize_email
+
+
+def fail(message: str) -> NoReturn:
+    """A one-line error for the person at the terminal, and exit status 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+MAX_ID = 2**63 - 1  # the largest id SQLite (and PostgreSQL bigint) can hold
+
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", help="config file (default: $MAILHUB_CONFIG, then ./config.toml)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document for scripts")]
+
+
+def load(path: Optional[Path]) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@contextmanager
+def opened(path: Optional[Path]) -> Iterator[tuple[Config, Session]]:
+    """The config and a database session; every store problem becomes a one-line error."""
+    config = load(path)
+    try:
+        engine = make_engine(config.database.url)
+    except StoreError as exc:
+        fail(str(exc))
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            yield config, session
+    except SQLAlchemyError as exc:
+        fail(f"database error: {getattr(exc, 'orig', None) or exc}")
+    finally:
+        engine.dispose()
+
+
+def choice(value: Optional[str], allowed: tuple[str, ...], what: str) -> Optional[str]:
+    if value is not None and value not in allowed:
+        fail(f"unknown {what} '{value}' (choose {', '.join(allowed)})")
+    return value
+
+
+def address_arg(text: str) -> str:
+    try:
+        return normalize_email(text)
+    except AddressError as exc:
+        fail(str(exc))
+
+
+def find_group(session: Session, name: str) -> Group:
+    group = session.exec(select(Group).where(Group.name == name.lower())).first()
+    if group is None:
+        names = session.exec(select(Group.name).order_by(Group.name).limit(11)).all()
+        known = ", ".join(names[:10]) + (", …" if len(names) > 10 else "") if names else "none yet"
+        fail(f"no group named '{name}' (groups: {known})")
+    return group
+
+
+def find_member(session: Session, group: Group, address: str) -> Member:
+    email_addr = address_arg(address)
+    member = session.exec(select(Member).where(Member.group_id == group.id, Member.email == email_addr)).first()
+    if member is None:
+        fail(f"{email_addr} is not a member of {group.name}")
+    return member
+
+
+def when(value: Optional[datetime]) -> Optional[str]:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def one_line(text: str, what: str) -> str:
+    # Control characters and Unicode line/paragraph separators could break a mail header.
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") and c != "\t" for c in text):
+        fail(f"{what} must be one line without control characters")
+    return text.strip()
+
+
+def on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def switch(value: Optional[str], what: str, current: bool) -> bool:
+    if value is None:
+        return current
+    if value.lower() not in ("on", "off"):
+        fail(f"{what} takes on or off, not '{value}'")
+    return value.lower() == "on"
+
+
+
+def print_rows(rows: list[dict[str, Any]], as_json: bool, columns: list[str], empty: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        typer.echo(empty)
+        return
+    widths = {c: max(len(c), *(len(str(r[c] if r[c] is not None else "")) for r in rows)) for c in columns}
+    typer.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for r in rows:
+        typer.echo("  ".join(str(r[c] if r[c] is not None else "").ljust(widths[c]) for c in columns).rstrip())

@@ -1,0 +1,186 @@
+"""`mailhub group …`: create, list, show, set and delete groups."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Optional
+
+import typer
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from mailhub.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    choice,
+    fail,
+    find_group,
+    on_off,
+    one_line,
+    opened,
+    print_rows,
+    switch,
+    when,
+)
+from mailhub.config import Config
+from mailhub.models import (
+    JOIN_POLICIES,
+    POLICIES,
+    WHO_POLICIES,
+    Group,
+    Member,
+    Message,
+    Outbox,
+    Token,
+    Topic,
+    TopicPref,
+)
+from mailhub.router import address_for, group_name_problem
+from mailhub.search import forget_group
+
+group_app = typer.Typer(no_args_is_help=True, help="Create, list, show, change and delete groups.")
+
+
+def _rate_text(limit: int) -> str:
+    return f"{limit}/hour" if limit else "none"
+
+
+def _rate_limit(text: str) -> int:
+    """`5/hour`, `5` or `none`/`0` (no limit)."""
+    m = re.fullmatch(r"\s*(\d{1,6})\s*(?:/\s*(?:h|hour))?\s*", text.lower())
+    if text.strip().lower() in ("none", "off"):
+        return 0
+    if not m:
+        fail(f"--rate-limit takes posts per hour like 5/hour, or none; not '{text}'")
+    return int(m.group(1))
+
+
+
+def _group_row(session: Session, config: Config, group: Group) -> dict[str, Any]:
+    members = session.exec(select(func.count()).select_from(Member).where(Member.group_id == group.id)).one()
+    topics = session.exec(select(func.count()).select_from(Topic).where(Topic.group_id == group.id)).one()
+    return {"id": group.id, "name": group.name, "address": address_for(group.name, config.server.domain),
+            "title": group.title, "description": group.description, "policy": group.policy,
+            "join_policy": group.join_policy, "members": members, "topics": topics, "created": when(group.created_at)}
+
+
+@group_app.command("create")
+def group_create(
+    name: str,
+    title: Annotated[str, typer.Option(help="a human title, shown in List-Id")] = "",
+    description: Annotated[str, typer.Option(help="what the group is for")] = "",
+    policy: Annotated[str, typer.Option(help="who may post: open, members (default) or moderated")] = "members",
+    join_policy: Annotated[str, typer.Option(help="confirm (default), approve or closed")] = "confirm",
+    config: ConfigOpt = None,
+) -> None:
+    """Create a group; its address is NAME@<server.domain>."""
+    name = name.strip().lower()
+    problem = group_name_problem(name)
+    if problem:
+        fail(f"invalid group name '{name}': {problem}")
+    choice(policy, POLICIES, "policy")
+    choice(join_policy, JOIN_POLICIES, "join policy")
+    title, description = one_line(title, "--title"), description.strip()
+    with opened(config) as (cfg, session):
+        if session.exec(select(Group).where(Group.name == name)).first():
+            fail(f"group '{name}' already exists")
+        session.add(Group(name=name, title=title, description=description, policy=policy, join_policy=join_policy))
+        session.commit()
+        typer.echo(f"created group {name}: post to {address_for(name, cfg.server.domain)} "
+                   f"(policy: {policy}, join policy: {join_policy})")
+
+
+@group_app.command("list")
+def group_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """All groups, with member and topic counts."""
+    with opened(config) as (cfg, session):
+        rows = [_group_row(session, cfg, g) for g in session.exec(select(Group).order_by(Group.name)).all()]
+    print_rows(rows, as_json, ["id", "name", "policy", "members", "topics", "address"],
+           "no groups yet (create one: mailhub group create NAME)")
+
+
+@group_app.command("show")
+def group_show(name: str, as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """One group's settings and addresses."""
+    with opened(config) as (cfg, session):
+        group = find_group(session, name)
+        row = _group_row(session, cfg, group)
+        row["addresses"] = {kind: address_for(group.name, cfg.server.domain, kind)
+                            for kind in ("post", "join", "leave", "request", "owner")}
+        row.update({"subject_prefix": group.prefix, "rate_limit": _rate_text(group.rate_limit),
+                    "new_member_moderation": on_off(group.new_member_moderation), "who": group.who,
+                    "include_author": on_off(group.include_author), "from_rewrite": on_off(group.from_rewrite)})
+    if as_json:
+        typer.echo(json.dumps(row, ensure_ascii=False, indent=2))
+        return
+    for key, value in row.items():
+        if key != "addresses":
+            typer.echo(f"{key}: {value}")
+    for kind, address in row["addresses"].items():
+        typer.echo(f"{kind} address: {address}")
+
+
+@group_app.command("set")
+def group_set(
+    name: str,
+    policy: Annotated[Optional[str], typer.Option(help="who may post: open, members or moderated")] = None,
+    join_policy: Annotated[Optional[str], typer.Option(
+        help="confirm (joiners confirm by mail), approve (then an owner approves) or closed (invite only)")] = None,
+    rate_limit: Annotated[Optional[str], typer.Option(
+        help="posts per sender per hour before the rest are held, like 5/hour; none for no limit")] = None,
+    new_member_moderation: Annotated[Optional[str], typer.Option(
+        help="on: hold a new member's posts until one is approved")] = None,
+    who: Annotated[Optional[str], typer.Option(
+        help="who may ask for the member list by mail: moderators or members")] = None,
+    title: Annotated[Optional[str], typer.Option(help="a human title, shown in List-Id")] = None,
+    description: Annotated[Optional[str], typer.Option(help="what the group is for")] = None,
+    subject_prefix: Annotated[Optional[str], typer.Option(help="put before every subject; '' for none")] = None,
+    include_author: Annotated[Optional[str], typer.Option(help="on: authors get a copy of their own posts")] = None,
+    from_rewrite: Annotated[Optional[str], typer.Option(help="on: From shows 'Name via group' (DMARC-safe)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Change a group's settings; only the options given change."""
+    choice(policy, POLICIES, "policy")
+    choice(join_policy, JOIN_POLICIES, "join policy")
+    choice(who, WHO_POLICIES, "--who")
+    values = {"policy": policy, "join_policy": join_policy, "who": who,
+              "rate_limit": _rate_limit(rate_limit) if rate_limit is not None else None,
+              "title": one_line(title, "--title") if title is not None else None,
+              "description": description.strip() if description is not None else None,
+              "subject_prefix": one_line(subject_prefix, "--subject-prefix") if subject_prefix is not None else None}
+    switches = {"new_member_moderation": new_member_moderation, "include_author": include_author,
+                "from_rewrite": from_rewrite}
+    if all(v is None for v in (*values.values(), *switches.values())):
+        fail("nothing to change: give at least one option (see mailhub group set --help)")
+    with opened(config) as (cfg, session):
+        group = find_group(session, name)
+        for key, value in values.items():
+            if value is not None:
+                setattr(group, key, value)
+        for key, value in switches.items():
+            setattr(group, key, switch(value, "--" + key.replace("_", "-"), getattr(group, key)))
+        session.add(group)
+        session.commit()
+        typer.echo(f"{group.name}: policy {group.policy}, join policy {group.join_policy}, "
+                   f"rate limit {_rate_text(group.rate_limit)}, new-member moderation "
+                   f"{on_off(group.new_member_moderation)}, who {group.who}")
+
+
+@group_app.command("delete")
+def group_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="really delete")] = False,
+                 config: ConfigOpt = None) -> None:
+    """Delete a group with its members, topics, messages and queued mail."""
+    with opened(config) as (_, session):
+        group = find_group(session, name)
+        count = session.exec(select(func.count()).select_from(Message).where(Message.group_id == group.id)).one()
+        if not yes:
+            fail(f"this deletes group '{group.name}' and its {count} message(s) for good; "
+                          "add --yes to do it")
+        member_ids = select(Member.id).where(Member.group_id == group.id)
+        session.execute(delete(TopicPref).where(col(TopicPref.member_id).in_(member_ids)))
+        forget_group(session, group.id)
+        for model in (Token, Outbox, Message, Topic, Member):
+            session.execute(delete(model).where(model.group_id == group.id))
+        session.delete(group)
+        session.commit()
+    typer.echo(f"deleted group {group.name} and {count} message(s)")

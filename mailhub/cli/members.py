@@ -1,0 +1,180 @@
+"""`mailhub member …`: add, import, list, change and remove members."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from sqlmodel import select
+
+from mailhub.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    address_arg,
+    choice,
+    fail,
+    find_group,
+    find_member,
+    on_off,
+    one_line,
+    opened,
+    print_rows,
+    switch,
+    when,
+)
+from mailhub.membership import new_member, remove_member
+from mailhub.models import (
+    DELIVERIES,
+    ROLES,
+    Member,
+)
+from mailhub.router import AddressError, normalize_email
+
+member_app = typer.Typer(no_args_is_help=True, help="Manage the members of a group.")
+
+
+@member_app.command("add")
+def member_add(
+    group: str,
+    address: Annotated[str, typer.Argument(metavar="EMAIL")],
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    role: Annotated[str, typer.Option(help="member, moderator or owner")] = "member",
+    delivery: Annotated[str, typer.Option(help="each, daily, weekly or none")] = "each",
+    config: ConfigOpt = None,
+) -> None:
+    """Add one member."""
+    email_addr = address_arg(address)
+    choice(role, ROLES, "role")
+    choice(delivery, DELIVERIES, "delivery")
+    name = one_line(name, "--name")
+    with opened(config) as (_, session):
+        g = find_group(session, group)
+        if session.exec(select(Member).where(Member.group_id == g.id, Member.email == email_addr)).first():
+            fail(f"{email_addr} is already a member of {g.name}")
+        session.add(new_member(g, email_addr, name, role, delivery))
+        session.commit()
+    typer.echo(f"added {email_addr} to {g.name} as {role} ({delivery})")
+
+
+def import_problem(row: dict[str, Any], seen: set[str]) -> tuple[Optional[str], Optional[tuple[str, str, str, str]]]:
+    """Check one CSV row: (problem, None) or (None, (email, name, role, delivery))."""
+    if None in row:
+        return "too many fields", None
+    raw_email = (row.get("email") or "").strip()
+    if not raw_email:
+        return "email is empty", None
+    try:
+        email_addr = normalize_email(raw_email)
+    except AddressError as exc:
+        return str(exc), None
+    name = (row.get("name") or "").strip()
+    role = (row.get("role") or "").strip().lower() or "member"
+    delivery = (row.get("delivery") or "").strip().lower() or "each"
+    if any(ord(c) < 32 for c in name):
+        return "name contains control characters", None
+    if role not in ROLES:
+        return f"unknown role '{role}' (choose {', '.join(ROLES)})", None
+    if delivery not in DELIVERIES:
+        return f"unknown delivery '{delivery}' (choose {', '.join(DELIVERIES)})", None
+    if email_addr in seen:
+        return f"{email_addr} is already a member", None
+    return None, (email_addr, name, role, delivery)
+
+
+@member_app.command("import")
+def member_import(group: str, file: Annotated[Path, typer.Argument(metavar="FILE.csv")],
+                  config: ConfigOpt = None) -> None:
+    """Add members from a CSV file with the header email,name,role,delivery.
+
+    Good rows are added; each bad row is reported with its line number."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        fail(f"file not found: {file}")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {file}: {exc}")
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "email" not in header:
+        fail(f"{file}: the first line must be the header email,name,role,delivery")
+    unknown = [h for h in header if h not in ("email", "name", "role", "delivery")]
+    if unknown:
+        fail(f"{file}: unknown column(s) {', '.join(unknown)} (allowed: email,name,role,delivery)")
+    reader.fieldnames = header
+    problems: list[str] = []
+    added = 0
+    with opened(config) as (_, session):
+        g = find_group(session, group)
+        seen = set(session.exec(select(Member.email).where(Member.group_id == g.id)).all())
+        for row in reader:
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue  # blank line
+            problem, good = import_problem(row, seen)
+            if problem:
+                problems.append(f"{file}:{reader.line_num}: {problem}")
+                continue
+            assert good is not None
+            session.add(new_member(g, *good))
+            seen.add(good[0])
+            added += 1
+        session.commit()
+    for p in problems:
+        typer.echo(p, err=True)
+    typer.echo(f"added {added} member(s) to {g.name}" + (f"; {len(problems)} row(s) skipped" if problems else ""))
+    if problems:
+        raise typer.Exit(1)
+
+
+@member_app.command("list")
+def member_list(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """The members of a group."""
+    with opened(config) as (_, session):
+        g = find_group(session, group)
+        members = session.exec(select(Member).where(Member.group_id == g.id).order_by(Member.email)).all()
+        rows = [{"id": m.id, "email": m.email, "name": m.name, "role": m.role, "delivery": m.delivery,
+                 "plain": m.plain, "moderated": m.moderated, "new_member": m.new_member,
+                 "organisation": m.organisation, "country": m.country, "joined": when(m.created_at)}
+                for m in members]
+    print_rows(rows, as_json, ["id", "email", "name", "role", "delivery"], f"{g.name} has no members yet")
+
+
+@member_app.command("set")
+def member_set(
+    group: str,
+    address: Annotated[str, typer.Argument(metavar="EMAIL")],
+    role: Annotated[Optional[str], typer.Option(help="member, moderator or owner")] = None,
+    delivery: Annotated[Optional[str], typer.Option(help="each, daily, weekly or none")] = None,
+    name: Annotated[Optional[str], typer.Option(help="display name")] = None,
+    moderated: Annotated[Optional[str], typer.Option(help="on: hold every post of this member; off")] = None,
+    plain: Annotated[Optional[str], typer.Option(help="on: text-only copies; off")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Change a member's role, delivery, name, moderation or text-only setting."""
+    choice(role, ROLES, "role")
+    choice(delivery, DELIVERIES, "delivery")
+    if all(v is None for v in (role, delivery, name, moderated, plain)):
+        fail("nothing to change: give --role, --delivery, --name, --moderated or --plain")
+    with opened(config) as (_, session):
+        m = find_member(session, find_group(session, group), address)
+        m.role = role or m.role
+        m.delivery = delivery or m.delivery
+        m.name = one_line(name, "--name") if name is not None else m.name
+        m.moderated = switch(moderated, "--moderated", m.moderated)
+        m.plain = switch(plain, "--plain", m.plain)
+        session.add(m)
+        session.commit()
+        typer.echo(f"{m.email}: role {m.role}, delivery {m.delivery}, moderated {on_off(m.moderated)}, "
+                   f"plain {on_off(m.plain)}")
+
+
+@member_app.command("remove")
+def member_remove(group: str, address: Annotated[str, typer.Argument(metavar="EMAIL")],
+                  config: ConfigOpt = None) -> None:
+    """Remove a member; mail already queued for them is not sent."""
+    with opened(config) as (_, session):
+        g = find_group(session, group)
+        m = find_member(session, g, address)
+        remove_member(session, m)
+        session.commit()
+        typer.echo(f"removed {m.email} from {g.name}")
