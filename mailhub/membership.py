@@ -3,6 +3,7 @@ Every change is for the address that will read the mail about it, so a forged se
 join or remove anyone else."""
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import timedelta
 from typing import Optional
@@ -14,6 +15,8 @@ from mailhub.config import Config
 from mailhub.models import Group, Member, Outbox, Token, TopicPref, utcnow
 from mailhub.notices import answer, notify
 from mailhub.router import address_for
+
+log = logging.getLogger(__name__)
 
 
 def new_token() -> str:
@@ -114,6 +117,9 @@ def confirm(session: Session, config: Config, group: Group, token: Token, key: s
     if group.join_policy == "approve":
         approval = make_token(session, config, group, "approve", token.email, token.name)
         owners = session.exec(select(Member).where(Member.group_id == group.id, Member.role == "owner")).all()
+        if not owners:
+            log.warning("%s asks to join %s, which needs an owner's approval but has no owners", token.email,
+                        group.name)
         for owner in owners:
             notify(session, config, group, owner.email, f"approve:{approval.id}:{owner.id}", "approve_join.txt",
                    reply_to=token_address(config, group, approval), email=token.email, name=token.name)

@@ -6,12 +6,12 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from mailhub.db import insert_ignoring_duplicates
 
-from mailhub.models import Message, MessageRef, Topic
+from mailhub.models import Message, MessageRef, Topic, TopicPref
 from mailhub.parse import Parsed
 
 # Reply and forward prefixes as mail clients write them around the world: English, German
@@ -147,6 +147,11 @@ def merge(session: Session, into: Topic, other_id: int) -> None:
     if other is None or other.id == into.id:
         return
     session.execute(update(Message).where(Message.topic_id == other.id).values(topic_id=into.id))
+    # Members' mute/follow choices move along; where a member chose for both, the parent's stands.
+    chosen_here = select(TopicPref.member_id).where(TopicPref.topic_id == into.id)
+    session.execute(delete(TopicPref).where(TopicPref.topic_id == other.id,
+                                            col(TopicPref.member_id).in_(chosen_here)))
+    session.execute(update(TopicPref).where(TopicPref.topic_id == other.id).values(topic_id=into.id))
     into.message_count += other.message_count
     into.last_message_at = max(into.last_message_at, other.last_message_at)
     into.created_at = min(into.created_at, other.created_at)

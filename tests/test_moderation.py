@@ -181,3 +181,27 @@ def test_follow_sends_one_topic_to_a_digest_reader(env, sink):
     assert "Mentor pairing" in third["Subject"]
     wait_for(lambda: json.loads(env.cli("queue", "--json").output)["counts"]["pending"] == 0, what="queue empty")
     assert len(sink.to("bea@example.com")) == 3
+
+
+def test_a_muted_topic_stays_muted_when_a_late_parent_merges_it(env, sink):
+    setup(env)
+    env.send(mail(sender="mod@example.com", subject="Visa letters", message_id="<root@example.com>"), [POST],
+             mail_from="mod@example.com")
+    sink.wait("bea@example.com")
+    # A reply to a message that has not arrived yet (out-of-order delivery) opens a topic of its own.
+    env.send(mail(sender="ann@example.com", subject="Re: Embassy hours", message_id="<late-child@example.com>",
+                  headers="In-Reply-To: <middle@example.com>\r\n"), [POST], mail_from="ann@example.com")
+    child_copy = sink.wait("bea@example.com", 2)[1]
+    data, to = reply_to(child_copy, "mute", "bea@example.com")
+    env.send(data, [to], mail_from="bea@example.com")
+    assert "no more mail" in text_of(sink.wait("bea@example.com", 3)[2])
+    # The missing middle message arrives and joins the two topics into one, muted for Bea.
+    env.send(mail(sender="own@example.com", subject="Re: Visa letters", message_id="<middle@example.com>",
+                  headers="In-Reply-To: <root@example.com>\r\n"), [POST], mail_from="own@example.com")
+    wait_for(lambda: [t["messages"] for t in json.loads(env.cli("topics", "mentors", "--json").output)] == [3],
+             what="one topic of three messages")
+    env.send(mail(sender="mod@example.com", subject="Re: Visa letters", headers="In-Reply-To: <middle@example.com>\r\n"),
+             [POST], mail_from="mod@example.com")
+    sink.wait("ann@example.com", 3)
+    wait_for(lambda: json.loads(env.cli("queue", "--json").output)["counts"]["pending"] == 0, what="queue empty")
+    assert len(sink.to("bea@example.com")) == 3  # root, child, the mute answer: nothing once muted
