@@ -171,3 +171,27 @@ def test_forged_commands_for_another_address_change_nothing(env, sink):
     assert "leave" in sink.wait("bea@example.com")[0]["Subject"]
     assert members(env) == before
     assert sink.to("mal@example.net")[1:] == []
+
+
+def test_confirm_command_works_and_an_expired_confirmation_is_refused(env, sink):
+    import sqlite3
+    env.group("mentors", "bea@example.com")
+    env.start()
+    for who in ("cy@example.com", "dee@example.com"):
+        env.send(mail(sender=who, to=JOIN, body=""), [JOIN], mail_from=who)
+    tokens = {who: email.utils.parseaddr(sink.wait(who)[0]["Reply-To"])[1].split("+")[1].split("@")[0]
+              for who in ("cy@example.com", "dee@example.com")}
+    # For mail programs that cannot reply: the command with the token, to the request address.
+    env.send(mail(sender="cy@example.com", to=REQUEST, subject="", body=f"confirm {tokens['cy@example.com']}"),
+             [REQUEST], mail_from="cy@example.com")
+    got = sink.wait("cy@example.com", 3)
+    assert "Welcome to mentors" in [m["Subject"] for m in got]
+    assert "You joined mentors" in text_of(next(m for m in got[1:] if m["Subject"] != "Welcome to mentors"))
+    # Dee waits past limits.confirm_days: the token no longer works.
+    db = env.config.database.url.removeprefix("sqlite:///")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE tokens SET expires_at = '2020-01-01 00:00:00.000000' WHERE email = 'dee@example.com'")
+    env.send(mail(sender="dee@example.com", to=REQUEST, subject=f"confirm {tokens['dee@example.com']}", body=""),
+             [REQUEST], mail_from="dee@example.com")
+    assert "This request has ended" in text_of(sink.wait("dee@example.com", 2)[1])
+    assert set(members(env)) == {"bea@example.com", "cy@example.com"}
