@@ -66,7 +66,7 @@ class Request:
 
     def tell(self, results: list[Result], show_help: bool = False) -> None:
         answer(self.session, self.config, self.group, self.sender, self.key("results"), "results.txt",
-               in_reply_to=self.message.message_id, subject=self.mail.subject, results=results,
+               in_reply_to=self.message.message_id, results=results,
                show_help=show_help)
 
 
