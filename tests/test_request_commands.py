@@ -156,3 +156,26 @@ def test_answers_to_one_address_stop_at_the_daily_limit(tmp_path, sink):
         assert len(sink.to("victim@example.org")) == 2
     finally:
         env.stop()
+
+
+def test_leave_command_is_confirmed_by_a_reply(group, sink):
+    text = ask(group, sink, "bea@example.com", "leave")
+    assert "Reply to it to leave mentors" in text
+    confirm = next(r.message for r in sink.to("bea@example.com") if "Confirm: leave" in r.message["Subject"])
+    data, to = reply_to(confirm, "", "bea@example.com")
+    group.send(data, [to], mail_from="bea@example.com")
+    wait_for(lambda: "bea@example.com" not in {m["email"] for m in json.loads(
+        group.cli("member", "list", "mentors", "--json").output)}, what="bea removed")
+    assert "You left mentors" in [m["Subject"] for m in sink.wait("bea@example.com", 3)]
+
+
+def test_mute_command_by_topic_key(group, sink):
+    post(group, sink, "Trade fair", "Who goes to the fair?")
+    key = json.loads(group.cli("topics", "mentors", "--json").output)[0]["key"]
+    assert 'no more mail from the topic "Trade fair"' in ask(group, sink, "bea@example.com", f"mute {key}")
+    group.send(mail(sender="ann@example.com", to=f"mentors+{key}@{DOMAIN}", subject="Re: Trade fair", body="Me."),
+               [f"mentors+{key}@{DOMAIN}"], mail_from="ann@example.com")
+    sink.wait("mod@example.com", 2)
+    wait_for(lambda: json.loads(group.cli("queue", "--json").output)["counts"]["pending"] == 0, what="queue empty")
+    assert [r.message["Subject"] for r in sink.to("bea@example.com")] == ["[mentors] Trade fair",
+                                                                         "mentors: answer to your mail"]
