@@ -174,6 +174,13 @@ class Env:
             assert result.exit_code == 0, f"mailhub {' '.join(args)} failed: {result.output}"
         return result
 
+    def drained(self) -> None:
+        """Wait until nothing is left to send: a test that asserts a mail did NOT come must wait
+        for everything the same step queued, as the relay connections deliver in any order."""
+        import json
+        wait_for(lambda: json.loads(self.cli("queue", "--json").output)["counts"]["pending"] == 0,
+                 what="the outbound queue to empty")
+
     def group(self, name: str, *members: str, policy: str = "members") -> None:
         self.cli("group", "create", name, "--policy", policy)
         for m in members:
