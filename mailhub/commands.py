@@ -4,6 +4,7 @@ a moderator's verdict. Pure functions, text in and typed values out; acting on t
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Optional
 
@@ -131,3 +132,10 @@ def read_verdict(subject: str, body: str) -> Optional[Verdict]:
         return None
     reason = " ".join([rest.strip(" :-"), *lines[1:]]).strip() if action == "reject" else ""
     return Verdict(action, reason[:MAX_LINE])
+
+
+def clean_text(text: str, limit: int) -> str:
+    """One line of printable text, at most `limit` characters: control characters and line
+    breaks that a person (or a forged header) sent can never reach a mail header."""
+    kept = "".join(" " if unicodedata.category(ch).startswith(("C", "Z")) else ch for ch in text)
+    return " ".join(kept.split())[:limit]

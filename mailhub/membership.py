@@ -11,12 +11,15 @@ from typing import Optional
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
+from mailhub.commands import clean_text
 from mailhub.config import Config
 from mailhub.models import Group, Member, Outbox, Token, TopicPref, utcnow
 from mailhub.notices import answer, notify
 from mailhub.router import address_for
 
 log = logging.getLogger(__name__)
+
+NAME_LIMIT = 100  # a display name taken from the From header of a join request
 
 
 def new_token() -> str:
@@ -130,7 +133,7 @@ def confirm(session: Session, config: Config, group: Group, token: Token, key: s
 
 
 def admit(session: Session, config: Config, group: Group, email: str, name: str, key: str) -> Member:
-    member = new_member(group, email, name, joined_by_mail=True)
+    member = new_member(group, email, clean_text(name, NAME_LIMIT), joined_by_mail=True)
     session.add(member)
     session.flush()
     answer(session, config, group, email, key, "welcome.txt", member=member,

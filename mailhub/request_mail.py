@@ -3,17 +3,16 @@
 done; every change is for the sender's own address."""
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from mailhub.commands import Command, parse_commands, read_verdict
+from mailhub.commands import Command, clean_text, parse_commands, read_verdict
 from mailhub.config import Config
 from mailhub.fanout import Roster
-from mailhub.membership import (admit, confirm, expired, find_token, leave_now, member_of, request_join,
+from mailhub.membership import (NAME_LIMIT, admit, confirm, expired, find_token, leave_now, member_of, request_join,
                                 request_leave)
 from mailhub.models import PROFILE_FIELDS, Group, Member, Message, Token, Topic, TopicPref
 from mailhub.moderation import decide_held
@@ -26,7 +25,7 @@ from mailhub.thread import find_topic, live_topic
 RECENT_TOPICS = 20
 FOUND_TOPICS = 10
 TOPIC_MAIL_MESSAGES = 100  # `get TOPIC` sends the newest ones when a topic is longer
-PROFILE_LIMITS = {"name": 100, "organisation": 100, "country": 60, "bio": 500}
+PROFILE_LIMITS = {"name": NAME_LIMIT, "organisation": 100, "country": 60, "bio": 500}
 # Settled by the welcome, goodbye or "waiting for approval" mail itself: no list of results.
 SELF_ANSWERING = ("joined", "left", "await_approval")
 
@@ -108,12 +107,6 @@ def _plain(req: Request, cmd: Command, member: Member) -> Result:
     member.plain = choice == "on"
     req.session.add(member)
     return Result(cmd.line, "plain_set", {"plain": member.plain})
-
-
-def clean_text(text: str, limit: int) -> str:
-    """One line of printable text: control characters and line breaks cannot reach a header."""
-    kept = "".join(" " if unicodedata.category(ch).startswith(("C", "Z")) else ch for ch in text)
-    return " ".join(kept.split())[:limit]
 
 
 def _profile(req: Request, cmd: Command, member: Member) -> Result:

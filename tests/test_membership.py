@@ -197,3 +197,15 @@ def test_confirm_command_works_and_an_expired_confirmation_is_refused(env, sink)
              [REQUEST], mail_from="dee@example.com")
     assert "This request has ended" in text_of(sink.wait("dee@example.com", 2)[1])
     assert set(members(env)) == {"bea@example.com", "cy@example.com"}
+
+
+def test_a_joiners_name_with_line_breaks_is_stored_on_one_line(env, sink):
+    env.group("mentors", "bea@example.com")
+    env.start()
+    # An encoded display name hiding a line break and a header.
+    env.send(mail(sender="=?utf-8?q?Dee=0D=0ABcc=3A_all=40example=2Eorg?= <dee@example.com>", to=JOIN, body=""),
+             [JOIN], mail_from="dee@example.com")
+    data, to = reply_to(sink.wait("dee@example.com")[0], "", "dee@example.com")
+    env.send(data, [to], mail_from="dee@example.com")
+    sink.wait("dee@example.com", 2)
+    assert members(env)["dee@example.com"]["name"] == "Dee Bcc: all@example.org"
