@@ -1,7 +1,7 @@
 """commands: what a person asks for by mail, read from the text a phone or desktop client sends."""
 from __future__ import annotations
 
-from mailhub.commands import Command, Verdict, parse_commands, read_command, read_verdict, reply_word
+from mailhub.commands import Command, Verdict, clean_text, parse_commands, read_command, read_verdict, reply_word
 
 PREFIX = "[mentors]"
 ATTRIBUTION = "On Mon, 3 Mar 2025 at 10:02, Ann Lee <ann@example.org> wrote:"
@@ -235,3 +235,9 @@ def test_an_answer_that_is_no_verdict_is_none():
 
 def test_an_empty_answer_reads_the_subject():
     assert read_verdict("approve", "") == Verdict("approve")
+
+
+def test_clean_text_keeps_one_printable_line_within_the_limit() -> None:
+    assert clean_text("Dee\r\nBcc: all@example.org\x00\u2028x", 100) == "Dee Bcc: all@example.org x"
+    assert clean_text("  Jua   Kali\tCrafts ", 100) == "Jua Kali Crafts"
+    assert clean_text("a" * 300, 100) == "a" * 100
