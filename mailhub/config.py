@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mailhub.schedule import ScheduleError, read_time, read_weekly, read_zone
+
 DEFAULT_PATH = "config.toml"
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -65,6 +67,13 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class DigestConfig:
+    daily: str = "07:00"  # local time of each reader
+    weekly: str = "mon 07:00"
+    timezone: str = "UTC"  # for readers who have not chosen their own
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig
     database: DatabaseConfig
@@ -72,6 +81,7 @@ class Config:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     threading: ThreadingConfig = field(default_factory=ThreadingConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
     templates: Path = REPO_TEMPLATES
     path: Path | None = None
 
@@ -83,6 +93,7 @@ _SECTIONS: dict[str, type] = {
     "delivery": DeliveryConfig,
     "threading": ThreadingConfig,
     "limits": LimitsConfig,
+    "digest": DigestConfig,
 }
 _REQUIRED_SECTIONS = ("server", "database")
 
@@ -115,6 +126,15 @@ def _section(name: str, cls: type, table: Any) -> Any:
     return cls(**values)
 
 
+def _check_digest(digest: DigestConfig) -> None:
+    for key, reader, value in (("daily", read_time, digest.daily), ("weekly", read_weekly, digest.weekly),
+                               ("timezone", read_zone, digest.timezone)):
+        try:
+            reader(value)
+        except ScheduleError as exc:
+            raise ConfigError(f"'digest.{key}': {exc}") from None
+
+
 def _resolve_sqlite(url: str, base: Path) -> str:
     """A relative SQLite path is taken relative to the config file, not the shell's cwd."""
     prefix = "sqlite:///"
@@ -144,6 +164,7 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         parts["relay"] = RelayConfig(**{**relay.__dict__, "maildir": str((base / relay.maildir).resolve())})
     if parts["delivery"].connections < 1:
         raise ConfigError("'delivery.connections' must be at least 1")
+    _check_digest(parts["digest"])
     db: DatabaseConfig = parts["database"]
     parts["database"] = DatabaseConfig(url=_resolve_sqlite(db.url, base))
     templates = data.get("templates")

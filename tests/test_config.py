@@ -265,3 +265,17 @@ def test_serve_with_a_missing_config_file_exits_with_one_line(tmp_path: Path) ->
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: config file not found"), result.output
+
+
+@pytest.mark.parametrize("setting, fragment", [
+    ('daily = "7am"', "'digest.daily': '7am' is not a time like 07:00"),
+    ('weekly = "someday 07:00"', "'digest.weekly': 'someday 07:00' is not a weekly time"),
+    ('timezone = "Europe/Atlantis"', "'digest.timezone': unknown time zone 'Europe/Atlantis'"),
+])
+def test_an_unreadable_digest_schedule_names_the_key(tmp_path: Path, setting: str, fragment: str) -> None:
+    assert fragment in config_error(tmp_path, SERVER + DATABASE + RELAY + f"[digest]\n{setting}\n")
+
+
+def test_digest_times_default_to_seven_in_the_morning(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, SERVER + DATABASE + RELAY))
+    assert (config.digest.daily, config.digest.weekly, config.digest.timezone) == ("07:00", "mon 07:00", "UTC")
