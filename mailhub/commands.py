@@ -12,7 +12,7 @@ from mailhub.quotes import written_text
 from mailhub.thread import strip_prefixes
 
 COMMANDS = ("help", "join", "leave", "confirm", "each", "digest", "nomail", "plain", "profile", "who",
-            "topics", "get", "search", "mute", "follow")
+            "topics", "get", "search", "mute", "follow", "timezone")
 # Words people use for the same thing, from other list servers' habits.
 ALIASES = {"subscribe": "join", "unsubscribe": "leave", "signoff": "leave", "info": "help",
            "list": "topics", "find": "search"}
@@ -38,7 +38,7 @@ class Command:
     @property
     def other_address(self) -> Optional[str]:
         """An address named in the arguments: commands only act for the sender, so this is refused."""
-        if self.name in ("profile", "search", "get", "mute", "follow"):
+        if self.name in ("profile", "search", "get", "mute", "follow", "timezone"):
             return None  # free text, or a topic key
         return next((a.removeprefix("address=") for a in self.args if _ADDRESS.match(a)), None)
 

@@ -34,6 +34,10 @@ class Group(SQLModel, table=True):
     rate_limit: int = 0  # posts per sender per hour before the rest are held; 0 means no limit
     new_member_moderation: bool = False  # hold a new member's posts until one is approved
     who: str = "moderators"
+    # Digest times for this group; None means the [digest] setting of config.toml.
+    digest_daily: Optional[str] = None
+    digest_weekly: Optional[str] = None
+    timezone: Optional[str] = None
     created_at: datetime = Field(default_factory=utcnow)
 
     @property
@@ -57,6 +61,7 @@ class Member(SQLModel, table=True):
     organisation: str = ""
     country: str = ""
     bio: str = ""
+    timezone: Optional[str] = None  # the member's own, for digest times; None means the group's
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -19,6 +19,7 @@ from mailhub.moderation import decide_held
 from mailhub.notices import answer
 from mailhub.parse import Parsed
 from mailhub.router import address_for
+from mailhub.schedule import ScheduleError, read_zone
 from mailhub.search import search_topics
 from mailhub.thread import find_topic, live_topic
 
@@ -123,6 +124,17 @@ def _profile(req: Request, cmd: Command, member: Member) -> Result:
     return Result(cmd.line, "profile_set", shown())
 
 
+def _timezone(req: Request, cmd: Command, member: Member) -> Result:
+    if not cmd.args:
+        return Result(cmd.line, "bad_argument", {"expected": "timezone Africa/Nairobi (or another zone name)"})
+    try:
+        member.timezone = read_zone(cmd.args[0]).key
+    except ScheduleError:
+        return Result(cmd.line, "unknown_zone", {"zone": cmd.args[0]})
+    req.session.add(member)
+    return Result(cmd.line, "timezone_set", {"zone": member.timezone})
+
+
 def _who(req: Request, cmd: Command, member: Member) -> Result:
     if member.role == "member" and req.group.who != "members":
         return Result(cmd.line, "not_allowed")
@@ -188,6 +200,7 @@ OPEN: dict[str, Callable[[Request, Command], Result]] = {
 MEMBERS_ONLY: dict[str, Callable[[Request, Command, Member], Result]] = {
     "each": _delivery, "digest": _delivery, "nomail": _delivery, "plain": _plain, "profile": _profile,
     "who": _who, "topics": _topics, "get": _get, "search": _search, "mute": _mute_follow, "follow": _mute_follow,
+    "timezone": _timezone,
 }
 
 

@@ -72,3 +72,14 @@ class Schedule:
         step = timedelta(days=1 if self.weekday is None else 7)
         last = self.last_due(now).astimezone(self.zone)
         return self._local_due(last.date() + step).astimezone(timezone.utc)
+
+
+def digest_schedule(delivery: str, daily: str, weekly: str, zone: str) -> Optional[Schedule]:
+    """The schedule of a member's digest (`delivery` daily or weekly), or None for other deliveries.
+    The texts were checked when they were set."""
+    if delivery == "daily":
+        return Schedule(read_time(daily), read_zone(zone))
+    if delivery == "weekly":
+        weekday, at = read_weekly(weekly)
+        return Schedule(at, read_zone(zone), weekday)
+    return None

@@ -803,3 +803,28 @@ def test_database_from_an_older_mailhub_is_refused_with_a_clear_error(env: Env) 
     with sqlite3.connect(db) as conn:  # the first released schema had fewer columns
         conn.execute("CREATE TABLE groups (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL)")
     assert_error(env.cli("group", "list", ok=False), "was made by an older mailhub", "groups.title")
+
+
+def test_digest_times_and_zones_for_groups_and_members(env: Env) -> None:
+    env.group("mentors", "ann@example.com")
+    shown = as_json(env, "group", "show", "mentors")
+    assert (shown["digest_daily"], shown["digest_weekly"], shown["timezone"]) == ("07:00", "mon 07:00", "UTC")
+    env.cli("group", "set", "mentors", "--daily", "18:30", "--weekly", "fri 09:00", "--timezone", "Africa/Lagos")
+    shown = as_json(env, "group", "show", "mentors")
+    assert (shown["digest_daily"], shown["digest_weekly"], shown["timezone"]) == ("18:30", "fri 09:00", "Africa/Lagos")
+    env.cli("group", "set", "mentors", "--timezone", "default")
+    assert as_json(env, "group", "show", "mentors")["timezone"] == "UTC"
+    assert "time zone America/Bogota" in env.cli("member", "set", "mentors", "ann@example.com",
+                                                 "--timezone", "America/Bogota").output
+    assert as_json(env, "member", "list", "mentors")[0]["timezone"] == "America/Bogota"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["group", "set", "mentors", "--daily", "7am"], "--daily: '7am' is not a time like 07:00"),
+    (["group", "set", "mentors", "--weekly", "07:00"], "--weekly: '07:00' is not a weekly time like 'mon 07:00'"),
+    (["group", "set", "mentors", "--timezone", "Moon/Base"], "--timezone: unknown time zone 'Moon/Base'"),
+    (["member", "set", "mentors", "ann@example.com", "--timezone", "EAT+3"], "unknown time zone 'EAT+3'"),
+])
+def test_unreadable_digest_times_and_zones_are_refused(env: Env, args: list[str], fragment: str) -> None:
+    env.group("mentors", "ann@example.com")
+    assert_error(env.cli(*args, ok=False), fragment)

@@ -183,3 +183,11 @@ def test_mute_command_by_topic_key(group, sink):
     group.drained()
     assert [r.message["Subject"] for r in sink.to("bea@example.com")] == ["[mentors] Trade fair",
                                                                          "mentors: answer to your mail"]
+
+
+def test_timezone_command_sets_the_members_own_zone(group, sink):
+    assert "in Africa/Nairobi" in ask(group, sink, "bea@example.com", "timezone Africa/Nairobi")
+    assert member(group, "bea@example.com")["timezone"] == "Africa/Nairobi"
+    text = ask(group, sink, "bea@example.com", "timezone Nairobi")
+    assert 'do not know the time zone "Nairobi"' in text
+    assert member(group, "bea@example.com")["timezone"] == "Africa/Nairobi"

@@ -61,3 +61,12 @@ def test_unreadable_schedules_say_how_to_write_them(reader, text: str, fragment:
 
 def test_weekdays_may_be_written_in_full() -> None:
     assert read_weekly("Friday 18:30") == (4, time(18, 30))
+
+
+def test_a_members_digest_schedule_follows_their_delivery() -> None:
+    from mailhub.schedule import digest_schedule
+    daily = digest_schedule("daily", "07:00", "mon 07:00", "Africa/Nairobi")
+    weekly = digest_schedule("weekly", "07:00", "fri 18:00", "UTC")
+    assert daily is not None and daily.last_due(NOW) == utc(2026, 11, 23, 4, 0)
+    assert weekly is not None and weekly.last_due(NOW) == utc(2026, 11, 20, 18, 0)
+    assert digest_schedule("each", "07:00", "mon 07:00", "UTC") is None

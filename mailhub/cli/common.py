@@ -6,7 +6,7 @@ import unicodedata
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Iterator, NoReturn, Optional
+from typing import Annotated, Any, Callable, Iterator, NoReturn, Optional
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,6 +18,7 @@ from mailhub.models import (
     Group,
     Member,
 )
+from mailhub.schedule import ScheduleError
 from mailhub.router import AddressError, normalize_email
 
 
@@ -110,6 +111,19 @@ def switch(value: Optional[str], what: str, current: bool) -> bool:
         fail(f"{what} takes on or off, not '{value}'")
     return value.lower() == "on"
 
+
+
+def schedule_arg(value: Optional[str], reader: Callable[[str], Any], what: str) -> Optional[str]:
+    """A digest time or time zone as given (checked), "" for `default`, None when not given."""
+    if value is None:
+        return None
+    if value.strip().lower() == "default":
+        return ""
+    try:
+        reader(value)
+    except ScheduleError as exc:
+        fail(f"{what}: {exc}")
+    return " ".join(value.split())
 
 
 def print_rows(rows: list[dict[str, Any]], as_json: bool, columns: list[str], empty: str) -> None:

@@ -19,6 +19,7 @@ from mailhub.cli.common import (
     one_line,
     opened,
     print_rows,
+    schedule_arg,
     switch,
     when,
 )
@@ -36,6 +37,7 @@ from mailhub.models import (
     TopicPref,
 )
 from mailhub.router import address_for, group_name_problem
+from mailhub.schedule import read_time, read_weekly, read_zone
 from mailhub.search import forget_group
 
 group_app = typer.Typer(no_args_is_help=True, help="Create, list, show, change and delete groups.")
@@ -109,7 +111,10 @@ def group_show(name: str, as_json: JsonOpt = False, config: ConfigOpt = None) ->
                             for kind in ("post", "join", "leave", "request", "owner")}
         row.update({"subject_prefix": group.prefix, "rate_limit": _rate_text(group.rate_limit),
                     "new_member_moderation": on_off(group.new_member_moderation), "who": group.who,
-                    "include_author": on_off(group.include_author), "from_rewrite": on_off(group.from_rewrite)})
+                    "include_author": on_off(group.include_author), "from_rewrite": on_off(group.from_rewrite),
+                    "digest_daily": group.digest_daily or cfg.digest.daily,
+                    "digest_weekly": group.digest_weekly or cfg.digest.weekly,
+                    "timezone": group.timezone or cfg.digest.timezone})
     if as_json:
         typer.echo(json.dumps(row, ensure_ascii=False, indent=2))
         return
@@ -137,12 +142,20 @@ def group_set(
     subject_prefix: Annotated[Optional[str], typer.Option(help="put before every subject; '' for none")] = None,
     include_author: Annotated[Optional[str], typer.Option(help="on: authors get a copy of their own posts")] = None,
     from_rewrite: Annotated[Optional[str], typer.Option(help="on: From shows 'Name via group' (DMARC-safe)")] = None,
+    daily: Annotated[Optional[str], typer.Option(help="daily digest time, like 07:00; default: config.toml's")] = None,
+    weekly: Annotated[Optional[str], typer.Option(
+        help="weekly digest day and time, like 'mon 07:00'; default: config.toml's")] = None,
+    timezone: Annotated[Optional[str], typer.Option(
+        help="time zone of the digest times for members without their own, like Africa/Nairobi")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Change a group's settings; only the options given change."""
     choice(policy, POLICIES, "policy")
     choice(join_policy, JOIN_POLICIES, "join policy")
     choice(who, WHO_POLICIES, "--who")
+    digest = {"digest_daily": schedule_arg(daily, read_time, "--daily"),
+              "digest_weekly": schedule_arg(weekly, read_weekly, "--weekly"),
+              "timezone": schedule_arg(timezone, read_zone, "--timezone")}
     values = {"policy": policy, "join_policy": join_policy, "who": who,
               "rate_limit": _rate_limit(rate_limit) if rate_limit is not None else None,
               "title": one_line(title, "--title") if title is not None else None,
@@ -150,7 +163,7 @@ def group_set(
               "subject_prefix": one_line(subject_prefix, "--subject-prefix") if subject_prefix is not None else None}
     switches = {"new_member_moderation": new_member_moderation, "include_author": include_author,
                 "from_rewrite": from_rewrite}
-    if all(v is None for v in (*values.values(), *switches.values())):
+    if all(v is None for v in (*values.values(), *switches.values(), *digest.values())):
         fail("nothing to change: give at least one option (see mailhub group set --help)")
     with opened(config) as (cfg, session):
         group = find_group(session, name)
@@ -159,6 +172,9 @@ def group_set(
                 setattr(group, key, value)
         for key, value in switches.items():
             setattr(group, key, switch(value, "--" + key.replace("_", "-"), getattr(group, key)))
+        for key, value in digest.items():
+            if value is not None:
+                setattr(group, key, value or None)
         session.add(group)
         session.commit()
         typer.echo(f"{group.name}: policy {group.policy}, join policy {group.join_policy}, "

@@ -20,6 +20,7 @@ from mailhub.cli.common import (
     one_line,
     opened,
     print_rows,
+    schedule_arg,
     switch,
     when,
 )
@@ -30,6 +31,7 @@ from mailhub.models import (
     Member,
 )
 from mailhub.router import AddressError, normalize_email
+from mailhub.schedule import read_zone
 
 member_app = typer.Typer(no_args_is_help=True, help="Manage the members of a group.")
 
@@ -134,7 +136,8 @@ def member_list(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) 
         members = session.exec(select(Member).where(Member.group_id == g.id).order_by(Member.email)).all()
         rows = [{"id": m.id, "email": m.email, "name": m.name, "role": m.role, "delivery": m.delivery,
                  "plain": m.plain, "moderated": m.moderated, "new_member": m.new_member,
-                 "organisation": m.organisation, "country": m.country, "joined": when(m.created_at)}
+                 "organisation": m.organisation, "country": m.country, "timezone": m.timezone,
+                 "joined": when(m.created_at)}
                 for m in members]
     print_rows(rows, as_json, ["id", "email", "name", "role", "delivery"], f"{g.name} has no members yet")
 
@@ -148,13 +151,16 @@ def member_set(
     name: Annotated[Optional[str], typer.Option(help="display name")] = None,
     moderated: Annotated[Optional[str], typer.Option(help="on: hold every post of this member; off")] = None,
     plain: Annotated[Optional[str], typer.Option(help="on: text-only copies; off")] = None,
+    timezone: Annotated[Optional[str], typer.Option(
+        help="the member's time zone for digest times, like Africa/Nairobi; default: the group's")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Change a member's role, delivery, name, moderation or text-only setting."""
+    """Change a member's role, delivery, name, moderation, text-only setting or time zone."""
     choice(role, ROLES, "role")
     choice(delivery, DELIVERIES, "delivery")
-    if all(v is None for v in (role, delivery, name, moderated, plain)):
-        fail("nothing to change: give --role, --delivery, --name, --moderated or --plain")
+    zone = schedule_arg(timezone, read_zone, "--timezone")
+    if all(v is None for v in (role, delivery, name, moderated, plain, zone)):
+        fail("nothing to change: give --role, --delivery, --name, --moderated, --plain or --timezone")
     with opened(config) as (_, session):
         m = find_member(session, find_group(session, group), address)
         m.role = role or m.role
@@ -162,10 +168,12 @@ def member_set(
         m.name = one_line(name, "--name") if name is not None else m.name
         m.moderated = switch(moderated, "--moderated", m.moderated)
         m.plain = switch(plain, "--plain", m.plain)
+        if zone is not None:
+            m.timezone = zone or None
         session.add(m)
         session.commit()
         typer.echo(f"{m.email}: role {m.role}, delivery {m.delivery}, moderated {on_off(m.moderated)}, "
-                   f"plain {on_off(m.plain)}")
+                   f"plain {on_off(m.plain)}, time zone {m.timezone or 'the group'}")
 
 
 @member_app.command("remove")
