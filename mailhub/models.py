@@ -145,6 +145,7 @@ class Outbox(SQLModel, table=True):
     member_id: Optional[int] = Field(default=None, foreign_key="members.id")
     group_id: int = Field(foreign_key="groups.id")
     recipient: str
+    # A notice as sent: wire format, CRLF line ends (smtplib sends bytes unchanged).
     payload: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     state: str = "pending"  # pending, sent, failed
     attempts: int = 0

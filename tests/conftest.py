@@ -186,6 +186,12 @@ class Env:
         for m in members:
             self.cli("member", "add", name, m)
 
+    def reply(self, msg: EmailMessage, body: str, sender: str, quote: bool = True) -> str:
+        """Reply to `msg` as `sender` would from a mail program (see `reply_to`); returns where it went."""
+        data, to = reply_to(msg, body, sender, quote)
+        self.send(data, [to], mail_from=email.utils.parseaddr(sender)[1])
+        return to
+
     def send(self, data: bytes | str, rcpts: list[str], mail_from: str = "ann@example.com") -> dict:
         """Send over SMTP; returns smtplib's refused-recipients dict (raises on a refused message)."""
         if isinstance(data, str):

@@ -46,8 +46,7 @@ def test_join_confirm_welcome_post_and_leave_by_mail_alone(env, sink):
     confirm_leave = sink.wait("dee@example.com", 3)[2]
     assert "leave" in confirm_leave["Subject"]
     assert "dee@example.com" in members(env)
-    data, to = reply_to(confirm_leave, "", "dee@example.com", quote=False)
-    env.send(data, [to], mail_from="dee@example.com")
+    env.reply(confirm_leave, "", "dee@example.com", quote=False)
     goodbye = sink.wait("dee@example.com", 4)[3]
     assert goodbye["Subject"] == "You left mentors"
     assert "dee@example.com" not in members(env)
@@ -73,42 +72,36 @@ def test_join_by_command_and_confirm_by_mailing_the_token_address(env, sink):
     assert "could not find this request" in text_of(sink.wait("cy@example.com", 4)[3])
 
 
-def test_approve_join_policy_waits_for_an_owner_who_approves_by_reply(env, sink):
+def eve_confirms_a_join_that_owners_approve(env, sink) -> None:
     env.group("mentors")
     env.cli("member", "add", "mentors", "own@example.com", "--role", "owner")
     env.cli("group", "set", "mentors", "--join-policy", "approve")
     env.start()
     env.send(mail(sender="Eve <eve@example.com>", to=JOIN, body=""), [JOIN], mail_from="eve@example.com")
-    data, to = reply_to(sink.wait("eve@example.com")[0], "", "eve@example.com")
-    env.send(data, [to], mail_from="eve@example.com")
+    env.reply(sink.wait("eve@example.com")[0], "", "eve@example.com")
+
+
+def test_approve_join_policy_waits_for_an_owner_who_approves_by_reply(env, sink):
+    eve_confirms_a_join_that_owners_approve(env, sink)
     assert "waiting for the owners" in sink.wait("eve@example.com", 2)[1]["Subject"]
     ask = sink.wait("own@example.com")[0]
     assert "eve@example.com asks to join" in ask["Subject"]
     assert "eve@example.com" not in members(env)
 
     # Someone who is not an owner cannot answer for the owners, even with the token.
-    data, to = reply_to(ask, "approve", "eve@example.com")
-    env.send(data, [to], mail_from="eve@example.com")
+    env.reply(ask, "approve", "eve@example.com")
     assert "Only the group's owners" in text_of(sink.wait("eve@example.com", 3)[2])
     assert "eve@example.com" not in members(env)
 
-    data, to = reply_to(ask, "approve", "own@example.com")
-    env.send(data, [to], mail_from="own@example.com")
+    env.reply(ask, "approve", "own@example.com")
     assert "eve@example.com is now a member" in text_of(sink.wait("own@example.com", 2)[1])
     assert sink.wait("eve@example.com", 4)[3]["Subject"] == "Welcome to mentors"
     assert "eve@example.com" in members(env)
 
 
 def test_owner_rejects_a_join_with_a_reason(env, sink):
-    env.group("mentors")
-    env.cli("member", "add", "mentors", "own@example.com", "--role", "owner")
-    env.cli("group", "set", "mentors", "--join-policy", "approve")
-    env.start()
-    env.send(mail(sender="eve@example.com", to=JOIN, body=""), [JOIN], mail_from="eve@example.com")
-    data, to = reply_to(sink.wait("eve@example.com")[0], "", "eve@example.com")
-    env.send(data, [to], mail_from="eve@example.com")
-    data, to = reply_to(sink.wait("own@example.com")[0], "reject this group is for enrolled mentors", "own@example.com")
-    env.send(data, [to], mail_from="own@example.com")
+    eve_confirms_a_join_that_owners_approve(env, sink)
+    env.reply(sink.wait("own@example.com")[0], "reject this group is for enrolled mentors", "own@example.com")
     refused = sink.wait("eve@example.com", 3)[2]
     assert "this group is for enrolled mentors" in text_of(refused)
     assert "eve@example.com" not in members(env)
@@ -146,14 +139,12 @@ def test_reply_unsubscribe_to_a_list_copy_asks_for_confirmation_and_is_not_poste
     env.group("mentors", "ann@example.com", "bea@example.com")
     env.start()
     env.send(mail(sender="ann@example.com"), [POST], mail_from="ann@example.com")
-    data, to = reply_to(sink.wait("bea@example.com")[0], "unsubscribe", "bea@example.com")
-    env.send(data, [to], mail_from="bea@example.com")
+    env.reply(sink.wait("bea@example.com")[0], "unsubscribe", "bea@example.com")
     confirm = sink.wait("bea@example.com", 2)[1]
     assert "leave" in confirm["Subject"]
     env.drained()
     assert sink.to("ann@example.com") == []  # the one word was not posted
-    data, to = reply_to(confirm, "", "bea@example.com")
-    env.send(data, [to], mail_from="bea@example.com")
+    env.reply(confirm, "", "bea@example.com")
     wait_for(lambda: "bea@example.com" not in members(env), what="bea removed")
 
 
@@ -205,7 +196,6 @@ def test_a_joiners_name_with_line_breaks_is_stored_on_one_line(env, sink):
     # An encoded display name hiding a line break and a header.
     env.send(mail(sender="=?utf-8?q?Dee=0D=0ABcc=3A_all=40example=2Eorg?= <dee@example.com>", to=JOIN, body=""),
              [JOIN], mail_from="dee@example.com")
-    data, to = reply_to(sink.wait("dee@example.com")[0], "", "dee@example.com")
-    env.send(data, [to], mail_from="dee@example.com")
+    env.reply(sink.wait("dee@example.com")[0], "", "dee@example.com")
     sink.wait("dee@example.com", 2)
     assert members(env)["dee@example.com"]["name"] == "Dee Bcc: all@example.org"

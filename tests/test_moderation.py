@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import DOMAIN, mail, reply_to, text_of, wait_for
+from conftest import DOMAIN, mail, text_of, wait_for
 
 POST = f"mentors@{DOMAIN}"
 JOIN = f"mentors-join@{DOMAIN}"
@@ -38,8 +38,7 @@ def test_moderator_approves_a_held_post_by_replying_approve(env, sink):
     env.drained()
     assert sink.to("ann@example.com") == []
 
-    data, to = reply_to(notice, "Approve", "mod@example.com")
-    env.send(data, [to], mail_from="mod@example.com")
+    env.reply(notice, "Approve", "mod@example.com")
     copy = sink.wait("ann@example.com")[0]
     assert copy["Subject"] == "[mentors] Funding question"
     assert held(env) == []
@@ -47,8 +46,7 @@ def test_moderator_approves_a_held_post_by_replying_approve(env, sink):
     assert "is posted to mentors" in text_of(answer)
 
     # The owner answers the same notice later: nothing is posted twice.
-    data, to = reply_to(sink.to("own@example.com")[0].message, "approve", "own@example.com")
-    env.send(data, [to], mail_from="own@example.com")
+    env.reply(sink.to("own@example.com")[0].message, "approve", "own@example.com")
     answer = wait_for(lambda: [r.message for r in sink.to("own@example.com") if "answer" in r.message["Subject"]])
     assert "already decided (approved by mod@example.com)" in text_of(answer[0])
     assert len(sink.to("ann@example.com")) == 1
@@ -57,9 +55,7 @@ def test_moderator_approves_a_held_post_by_replying_approve(env, sink):
 def test_moderator_rejects_with_a_reason_the_sender_is_told(env, sink):
     setup(env)
     env.send(mail(sender="zed@example.net", subject="Cheap loans"), [POST], mail_from="zed@example.net")
-    data, to = reply_to(sink.wait("mod@example.com")[0], "reject This group is for programme members.",
-                        "mod@example.com")
-    env.send(data, [to], mail_from="mod@example.com")
+    env.reply(sink.wait("mod@example.com")[0], "reject This group is for programme members.", "mod@example.com")
     told = sink.wait("zed@example.net", 2)[1]
     assert "was not posted" in told["Subject"]
     assert "This group is for programme members." in text_of(told)
@@ -70,8 +66,7 @@ def test_moderator_rejects_with_a_reason_the_sender_is_told(env, sink):
 def test_discard_drops_the_post_without_telling_the_sender(env, sink):
     setup(env)
     env.send(mail(sender="spam@example.net", subject="WIN"), [POST], mail_from="spam@example.net")
-    data, to = reply_to(sink.wait("mod@example.com")[0], "discard", "mod@example.com")
-    env.send(data, [to], mail_from="mod@example.com")
+    env.reply(sink.wait("mod@example.com")[0], "discard", "mod@example.com")
     assert "Discarded" in text_of(sink.wait("mod@example.com", 2)[1])
     env.drained()
     assert subjects(sink, "spam@example.net") == ["mentors: your message waits for a moderator"]
@@ -82,8 +77,7 @@ def test_only_moderators_can_decide_even_with_the_notice_in_hand(env, sink):
     setup(env)
     env.send(mail(sender="zed@example.net", subject="Let me in"), [POST], mail_from="zed@example.net")
     notice = sink.wait("mod@example.com")[0]
-    data, to = reply_to(notice, "approve", "bea@example.com")  # forwarded to a plain member
-    env.send(data, [to], mail_from="bea@example.com")
+    env.reply(notice, "approve", "bea@example.com")  # forwarded to a plain member
     assert "Only the group's owners and moderators" in text_of(sink.wait("bea@example.com")[0])
     assert len(held(env)) == 1
 
@@ -91,8 +85,7 @@ def test_only_moderators_can_decide_even_with_the_notice_in_hand(env, sink):
 def test_unclear_verdict_is_explained_and_changes_nothing(env, sink):
     setup(env)
     env.send(mail(sender="zed@example.net", subject="Hm"), [POST], mail_from="zed@example.net")
-    data, to = reply_to(sink.wait("mod@example.com")[0], "Let me think about it", "mod@example.com")
-    env.send(data, [to], mail_from="mod@example.com")
+    env.reply(sink.wait("mod@example.com")[0], "Let me think about it", "mod@example.com")
     assert "reply with one word" in text_of(sink.wait("mod@example.com", 2)[1])
     assert len(held(env)) == 1
 
@@ -111,8 +104,7 @@ def test_new_member_moderation_holds_the_first_post_only_until_one_is_approved(e
     setup(env)
     env.cli("group", "set", "mentors", "--new-member-moderation", "on")
     env.send(mail(sender="dee@example.com", to=JOIN, body=""), [JOIN], mail_from="dee@example.com")
-    data, to = reply_to(sink.wait("dee@example.com")[0], "", "dee@example.com")
-    env.send(data, [to], mail_from="dee@example.com")
+    env.reply(sink.wait("dee@example.com")[0], "", "dee@example.com")
     sink.wait("dee@example.com", 2)  # welcome
     env.send(mail(sender="dee@example.com", subject="First"), [POST], mail_from="dee@example.com")
     notice = sink.wait("mod@example.com")[0]
@@ -147,8 +139,7 @@ def test_mute_stops_copies_of_that_topic_only_and_follow_brings_it_back(env, sin
     env.send(mail(sender="ann@example.com", subject="Market day"), [POST], mail_from="ann@example.com")
     copies = sink.wait("bea@example.com", 2)
     export = next(m for m in copies if "Export" in m["Subject"])
-    data, to = reply_to(export, "mute", "bea@example.com")
-    env.send(data, [to], mail_from="bea@example.com")
+    env.reply(export, "mute", "bea@example.com")
     done = sink.wait("bea@example.com", 3)[2]
     assert 'no more mail from the topic "Export rules"' in text_of(done)
     env.drained()
@@ -156,18 +147,15 @@ def test_mute_stops_copies_of_that_topic_only_and_follow_brings_it_back(env, sin
 
     # Replies in both topics: Bea gets only the market one.
     for original in copies:
-        data, to = reply_to(original, "More on this.", "mod@example.com")
-        env.send(data, [to], mail_from="mod@example.com")
+        env.reply(original, "More on this.", "mod@example.com")
     sink.wait("ann@example.com", 2)
     env.drained()
     got = subjects(sink, "bea@example.com")[3:]
     assert got == ["Re: [mentors] Market day"]
 
-    data, to = reply_to(export, "follow", "bea@example.com")
-    env.send(data, [to], mail_from="bea@example.com")
+    env.reply(export, "follow", "bea@example.com")
     sink.wait("bea@example.com", 5)
-    data, to = reply_to(export, "And one more.", "mod@example.com")
-    env.send(data, [to], mail_from="mod@example.com")
+    env.reply(export, "And one more.", "mod@example.com")
     assert "Export rules" in sink.wait("bea@example.com", 6)[5]["Subject"]
 
 
@@ -198,8 +186,7 @@ def test_a_muted_topic_stays_muted_when_a_late_parent_merges_it(env, sink):
     env.send(mail(sender="ann@example.com", subject="Re: Embassy hours", message_id="<late-child@example.com>",
                   headers="In-Reply-To: <middle@example.com>\r\n"), [POST], mail_from="ann@example.com")
     child_copy = sink.wait("bea@example.com", 2)[1]
-    data, to = reply_to(child_copy, "mute", "bea@example.com")
-    env.send(data, [to], mail_from="bea@example.com")
+    env.reply(child_copy, "mute", "bea@example.com")
     assert "no more mail" in text_of(sink.wait("bea@example.com", 3)[2])
     # The missing middle message arrives and joins the two topics into one, muted for Bea.
     env.send(mail(sender="own@example.com", subject="Re: Visa letters", message_id="<middle@example.com>",

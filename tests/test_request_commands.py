@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import DOMAIN, mail, reply_to, text_of, wait_for
+from conftest import DOMAIN, mail, text_of, wait_for
 
 POST = f"mentors@{DOMAIN}"
 REQUEST = f"mentors-request@{DOMAIN}"
@@ -110,8 +110,7 @@ def test_topics_get_and_search(group, sink):
     post(group, sink, "Pricing handmade goods", "How do you price baskets for export?")
     post(group, sink, "Bookkeeping apps", "Which app do you use for receipts?")
     copy = sink.to("bea@example.com")[0].message
-    data, to = reply_to(copy, "I add 30% to the cost of materials.", "mod@example.com")
-    group.send(data, [to], mail_from="mod@example.com")
+    group.reply(copy, "I add 30% to the cost of materials.", "mod@example.com")
     sink.wait("bea@example.com", 3)  # the reply's copy is in, so the next mail to Bea is an answer
 
     topics = ask(group, sink, "bea@example.com", "topics")
@@ -166,8 +165,7 @@ def test_leave_command_is_confirmed_by_a_reply(group, sink):
     got = sink.wait("bea@example.com", 2)  # the answer and the confirmation, in either order
     confirm = next(m for m in got if "Confirm: leave" in m["Subject"])
     assert "Reply to it to leave mentors" in text_of(next(m for m in got if m is not confirm))
-    data, to = reply_to(confirm, "", "bea@example.com")
-    group.send(data, [to], mail_from="bea@example.com")
+    group.reply(confirm, "", "bea@example.com")
     wait_for(lambda: "bea@example.com" not in {m["email"] for m in json.loads(
         group.cli("member", "list", "mentors", "--json").output)}, what="bea removed")
     assert "You left mentors" in [m["Subject"] for m in sink.wait("bea@example.com", 3)]
