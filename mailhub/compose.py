@@ -56,7 +56,7 @@ class ListInfo:
     message_id: str
 
 
-def _header_value(text: str) -> str:
+def header_value(text: str) -> str:
     """ASCII stays as is; anything else is RFC 2047-encoded so it survives any relay."""
     try:
         text.encode("ascii")
@@ -71,15 +71,23 @@ def prefixed_subject(subject: str, prefix: str) -> str:
     return f"{prefix} {subject}".strip()
 
 
+_ASCII = bytes(range(0x80))
+
+
+def qp_is_smaller(data: bytes) -> bool:
+    """Quoted-printable spends 3 bytes on each non-ASCII byte, base64 4 on every 3: QP wins for
+    mostly-Latin text, base64 for text mostly in another script."""
+    high = len(data.translate(None, _ASCII))  # the non-ASCII bytes, counted in C
+    return high * 2 < len(data) * 0.37
+
+
 def _text_charset(text: str, footer: str) -> Charset:
     """The cheapest safe encoding for a phone on a metered line: plain 7-bit for ASCII,
     quoted-printable for mostly-Latin text, base64 when the author's text is mostly non-ASCII."""
     if text.isascii() and footer.isascii():
         return Charset("us-ascii")
-    data = text.encode("utf-8")
-    high = sum(b >= 0x80 for b in data)
     charset = Charset("utf-8")
-    charset.body_encoding = QP if high * 2 < len(data) * 0.37 else BASE64
+    charset.body_encoding = QP if qp_is_smaller(text.encode("utf-8")) else BASE64
     return charset
 
 
@@ -170,7 +178,7 @@ def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False)
             msg["X-Original-From"] = original_from
     subject = decode_header(msg.get("Subject"))
     del msg["Subject"]
-    msg["Subject"] = _header_value(prefixed_subject(subject, info.prefix))
+    msg["Subject"] = header_value(prefixed_subject(subject, info.prefix))
     if "Message-ID" not in msg:
         msg["Message-ID"] = f"<{info.message_id}>"
     msg["Reply-To"] = f"<{address_for(info.name, info.domain, token=info.topic_key)}>"

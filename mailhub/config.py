@@ -71,6 +71,11 @@ class DigestConfig:
     daily: str = "07:00"  # local time of each reader
     weekly: str = "mon 07:00"
     timezone: str = "UTC"  # for readers who have not chosen their own
+    unanswered_hours: float = 48.0  # a topic with no reply for this long is listed as unanswered
+    excerpt_chars: int = 300  # of each new message's text
+    text_budget: int = 60_000  # bytes per digest; topics past it are listed by subject only
+    html_budget: int = 100_000  # Gmail clips HTML mail past about 102 KB
+    check_every: float = 60.0  # seconds between looks for digests that are due
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,10 @@ def _check_digest(digest: DigestConfig) -> None:
             reader(value)
         except ScheduleError as exc:
             raise ConfigError(f"'digest.{key}': {exc}") from None
+    if digest.check_every < 1:
+        raise ConfigError("'digest.check_every' must be at least 1 (second)")
+    if digest.text_budget < 5000 or digest.html_budget < 5000:
+        raise ConfigError("'digest.text_budget' and 'digest.html_budget' must be at least 5000 (bytes)")
 
 
 def _resolve_sqlite(url: str, base: Path) -> str:

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -18,7 +18,9 @@ from mailhub.compose import CopyTemplate, ListInfo, build_copy
 from mailhub.config import Config, DeliveryConfig
 from mailhub.db import writing
 from mailhub.leases import claim
-from mailhub.models import Group, Member, Message, Outbox, Topic, utcnow
+from mailhub.digest import Prepared, Reader, prepare
+from mailhub.digest import compose as compose_digest
+from mailhub.models import DigestIssue, Group, Member, Message, Outbox, Topic, TopicPref, utcnow
 from mailhub.router import address_for
 from mailhub.transport import DeliveryError, Transport, make_transport
 
@@ -53,19 +55,23 @@ def next_attempt(delivery: DeliveryConfig, attempts: int, created_at: datetime,
     return now + timedelta(seconds=delay)
 
 
-class Recipient(NamedTuple):
-    """What composing a member's copy needs to know about them."""
-
-    token: str
-    plain: bool
-
-
-def recipients(session: Session, member_ids: set[int]) -> dict[int, Recipient]:
-    """Token and plain flag of each member, in one query."""
+def recipients(session: Session, member_ids: set[int]) -> dict[int, Reader]:
+    """What composing each member's copy or digest needs to know about them, in one query."""
     if not member_ids:
         return {}
-    rows = session.exec(select(Member.id, Member.token, Member.plain).where(col(Member.id).in_(member_ids)))
-    return {member_id: Recipient(token, plain) for member_id, token, plain in rows}
+    rows = session.exec(select(Member.id, Member.email, Member.name, Member.role, Member.token, Member.plain)
+                        .where(col(Member.id).in_(member_ids)))
+    return {row[0]: Reader(*row) for row in rows}
+
+
+def muted_topics(session: Session, member_ids: set[int]) -> dict[int, frozenset[int]]:
+    """Member id -> topics they muted, which their digests leave out."""
+    found: dict[int, set[int]] = {}
+    if member_ids:
+        for member_id, topic_id in session.exec(select(TopicPref.member_id, TopicPref.topic_id).where(
+                col(TopicPref.member_id).in_(member_ids), TopicPref.mode == "mute")):
+            found.setdefault(member_id, set()).add(topic_id)
+    return {m: frozenset(t) for m, t in found.items()}
 
 
 class Composer:
@@ -76,6 +82,7 @@ class Composer:
         self.session, self.config = session, config
         self._copies: dict[tuple[int, bool], CopyTemplate] = {}
         self._groups: dict[int, Group] = {}
+        self._issues: dict[int, tuple[DigestIssue, Prepared]] = {}
 
     def group(self, group_id: int) -> Group:
         if group_id not in self._groups:
@@ -98,8 +105,17 @@ class Composer:
             self._copies[message_pk, plain] = build_copy(message.raw, info, self.config.templates, plain)
         return self._copies[message_pk, plain]
 
-    def job(self, row: Outbox, members: dict[int, Recipient]) -> Job:
-        """`members`: member id -> token and plain flag, for the members of this batch's copies."""
+    def issue(self, issue_id: int) -> tuple[DigestIssue, Prepared]:
+        """A digest's shared body, encoded once for every reader of it in this batch."""
+        if issue_id not in self._issues:
+            issue = self.session.get(DigestIssue, issue_id)
+            if issue is None:
+                raise LookupError(f"digest {issue_id} no longer exists")
+            self._issues[issue_id] = issue, prepare(issue.parts)
+        return self._issues[issue_id]
+
+    def job(self, row: Outbox, members: dict[int, Reader], muted: dict[int, frozenset[int]]) -> Job:
+        """`members`: the readers of this batch's copies and digests; `muted`: their muted topics."""
         domain = self.config.server.domain
         name = self.group(row.group_id).name
         bounces = address_for(name, domain, "bounces")
@@ -111,6 +127,14 @@ class Composer:
             data = copy.for_recipient(address_for(name, domain, "leave", member.token))
             # VERP: a bounce names the member by token, whatever the bounce text says.
             return Job(row.id, address_for(name, domain, "bounces", member.token), row.recipient, data)
+        if row.kind == "digest":
+            reader = members.get(row.member_id) if row.member_id is not None else None
+            if row.digest_pk is None or reader is None:
+                raise LookupError("the member has left the group")
+            issue, prepared = self.issue(row.digest_pk)
+            data = compose_digest(self.config.templates, row.digest_pk, issue.subject, prepared, reader,
+                                  muted.get(reader.member_id, frozenset()))
+            return Job(row.id, address_for(name, domain, "bounces", reader.token), row.recipient, data)
         if row.kind == "forward":
             message = self.session.get(Message, row.message_pk)
             if message is None:
@@ -166,11 +190,12 @@ class Deliverer:
                 return 0
             rows = session.exec(select(Outbox).where(col(Outbox.id).in_(ids))).all()
             members = recipients(session, {r.member_id for r in rows if r.member_id is not None})
+            muted = muted_topics(session, {r.member_id for r in rows if r.kind == "digest" and r.member_id})
             composer = Composer(session, self.config)
             jobs, broken = [], []
             for row in rows:
                 try:
-                    jobs.append(composer.job(row, members))
+                    jobs.append(composer.job(row, members, muted))
                 except Exception as exc:  # noqa: BLE001 - an unbuildable row fails alone
                     log.exception("cannot compose outbox row %s", row.id)
                     broken.append(Outcome(row.id, DeliveryError(f"cannot compose: {exc}", permanent=True)))

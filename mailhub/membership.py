@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from mailhub.commands import clean_text
 from mailhub.config import Config
-from mailhub.models import Group, Member, Outbox, Token, TopicPref, utcnow
+from mailhub.models import DigestMark, Group, Member, Outbox, Token, TopicPref, utcnow
 from mailhub.notices import answer, notify
 from mailhub.router import address_for
 
@@ -42,6 +42,7 @@ def remove_member(session: Session, member: Member) -> None:
     session.execute(delete(Outbox).where(Outbox.member_id == member.id, Outbox.state == "pending"))
     session.execute(update(Outbox).where(Outbox.member_id == member.id).values(member_id=None))
     session.execute(delete(TopicPref).where(TopicPref.member_id == member.id))
+    session.execute(delete(DigestMark).where(DigestMark.member_id == member.id))
     session.delete(member)
 
 

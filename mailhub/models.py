@@ -8,7 +8,9 @@ from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 POLICIES = ("open", "members", "moderated")
-ROLES = ("member", "moderator", "owner")
+ROLES = ("member", "mentor", "moderator", "owner")
+TRUSTED = ("moderator", "owner")  # exempt from moderation, may decide held posts
+HELPERS = ("mentor", "moderator", "owner")  # their digests lead with unanswered topics
 DELIVERIES = ("each", "daily", "weekly", "none")
 JOIN_POLICIES = ("confirm", "approve", "closed")
 WHO_POLICIES = ("moderators", "members")  # who may ask for the member list by mail
@@ -38,6 +40,7 @@ class Group(SQLModel, table=True):
     digest_daily: Optional[str] = None
     digest_weekly: Optional[str] = None
     timezone: Optional[str] = None
+    digest_quiet: bool = False  # send an "all quiet" digest when nothing was posted
     created_at: datetime = Field(default_factory=utcnow)
 
     @property
@@ -91,6 +94,7 @@ class Message(SQLModel, table=True):
         Index("ix_messages_topic", "topic_id", "id"),
         Index("ix_messages_conversation", "group_id", "thread_index"),
         Index("ix_messages_sender", "group_id", "from_addr", "received_at"),
+        Index("ix_messages_posted", "group_id", "posted_at"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="groups.id", index=True)
@@ -117,6 +121,7 @@ class Message(SQLModel, table=True):
     attachments: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=list))
     topic_id: Optional[int] = Field(default=None, foreign_key="topics.id")
     sent_at: Optional[datetime] = None  # the Date header, when it parses
+    posted_at: Optional[datetime] = None  # when it was published (a held post: when approved)
 
 
 class MessageRef(SQLModel, table=True):
@@ -140,8 +145,10 @@ class Outbox(SQLModel, table=True):
                       Index("ix_outbox_recipient", "recipient", "created_at"))
     id: Optional[int] = Field(default=None, primary_key=True)
     key: str = Field(unique=True)
-    kind: str  # copy (list copy of a message), forward (raw message as is), notice (payload)
+    # copy (list copy of a message), forward (raw message as is), notice (payload), digest
+    kind: str
     message_pk: Optional[int] = Field(default=None, foreign_key="messages.id", index=True)
+    digest_pk: Optional[int] = Field(default=None, foreign_key="digest_issues.id")
     member_id: Optional[int] = Field(default=None, foreign_key="members.id")
     group_id: int = Field(foreign_key="groups.id")
     recipient: str
@@ -183,3 +190,37 @@ class TopicPref(SQLModel, table=True):
     member_id: int = Field(foreign_key="members.id")
     topic_id: int = Field(foreign_key="topics.id")
     mode: str  # mute or follow
+
+
+class DigestIssue(SQLModel, table=True):
+    """The shared body of one digest: a group's activity in one period, rendered once for every
+    reader with the same period and time zone. Each reader's copy is assembled from its parts at
+    send time (their greeting and leave address added, their muted topics left out)."""
+
+    __tablename__ = "digest_issues"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id", index=True)
+    period: str  # daily or weekly
+    starts_at: datetime
+    ends_at: datetime
+    zone: str  # the time zone its times are shown in
+    subject: str
+    # {"summary": …, "sections": {name: [[topic_id or null, text, html], …]}}; see digest.py
+    parts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DigestMark(SQLModel, table=True):
+    """One digest period of one member, recorded with its copy queued (or found quiet). The
+    unique key is what makes a restart, a double trigger or a second process harmless."""
+
+    __tablename__ = "digest_marks"
+    __table_args__ = (UniqueConstraint("member_id", "ends_at"), Index("ix_digest_marks_group", "group_id", "ends_at"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="members.id")
+    group_id: int = Field(foreign_key="groups.id")
+    period: str
+    starts_at: datetime
+    ends_at: datetime
+    issue_id: Optional[int] = Field(default=None, foreign_key="digest_issues.id")  # None: quiet, nothing sent
+    created_at: datetime = Field(default_factory=utcnow)

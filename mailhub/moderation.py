@@ -10,7 +10,7 @@ from mailhub.commands import Verdict
 from mailhub.config import Config
 from mailhub.fanout import Rosters
 from mailhub.membership import make_token, token_address
-from mailhub.models import Group, Member, Message, Token, utcnow
+from mailhub.models import TRUSTED, Group, Member, Message, Token, utcnow
 from mailhub.notices import answer, notify
 from mailhub.parse import parse_message
 from mailhub.publish import publish
@@ -20,7 +20,7 @@ EXCERPT = 4000  # characters of a held post shown to moderators: enough to judge
 
 def moderators(session: Session, group: Group) -> list[Member]:
     return list(session.exec(select(Member).where(Member.group_id == group.id,
-                                                  col(Member.role).in_(("moderator", "owner")))).all())
+                                                  col(Member.role).in_(TRUSTED))).all())
 
 
 def hold(session: Session, config: Config, group: Group, message: Message, reason: str) -> None:

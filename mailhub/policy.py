@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from mailhub.models import TRUSTED
 from mailhub.parse import Parsed
 
 ACCEPT, HOLD, REJECT, DISCARD = "accept", "hold", "reject", "discard"
@@ -29,6 +30,7 @@ class PostContext:
     new_member_checked: bool = False  # a new member in a group that checks first posts
     recent_posts: int = 0  # the sender's posts published in the last hour
     rate_limit: int = 0  # posts per hour before the rest are held; 0 means no limit
+    answers_digest: bool = False  # In-Reply-To/References name one of our digests
 
 
 Rule = Callable[[PostContext], Optional[Decision]]
@@ -58,8 +60,17 @@ def no_sender(ctx: PostContext) -> Optional[Decision]:
     return None
 
 
+def reply_to_digest(ctx: PostContext) -> Optional[Decision]:
+    """A digest covers many topics: posting a reply to it would start a topic called
+    "Re: Weekly digest". The sender is told how to answer the topic they meant."""
+    if ctx.answers_digest:
+        return Decision(REJECT, "it answers a digest, which covers many topics. To answer one topic, use the "
+                                "\"Reply\" link under it in the digest; to start a topic, write a new mail")
+    return None
+
+
 def _trusted(ctx: PostContext) -> bool:
-    return ctx.member_role in ("moderator", "owner")
+    return ctx.member_role in TRUSTED
 
 
 def moderated_group(ctx: PostContext) -> Optional[Decision]:
@@ -94,7 +105,8 @@ def over_rate_limit(ctx: PostContext) -> Optional[Decision]:
 
 # Mail nobody should answer or act on, whatever it says.
 SCREENS: tuple[Rule, ...] = (from_this_list, auto_generated, no_sender)
-RULES: tuple[Rule, ...] = (*SCREENS, moderated_group, non_member, moderated_member, new_member, over_rate_limit)
+RULES: tuple[Rule, ...] = (*SCREENS, reply_to_digest, moderated_group, non_member, moderated_member, new_member,
+                           over_rate_limit)
 
 
 def decide(ctx: PostContext, rules: tuple[Rule, ...] = RULES) -> Decision:

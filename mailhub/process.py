@@ -21,7 +21,7 @@ from mailhub.policy import ACCEPT, DISCARD, HOLD, SCREENS, PostContext, decide
 from mailhub.publish import publish
 from mailhub.quotes import new_text
 from mailhub.request_mail import Request, on_join_address, on_leave_address, on_reply_word, on_request_address
-from mailhub.router import list_id
+from mailhub.router import answers_digest, list_id
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _post(session: Session, config: Config, group: Group, message: Message, mail
                       member_moderated=bool(author and author.moderated),
                       new_member_checked=bool(author and author.new_member and group.new_member_moderation),
                       recent_posts=_recent_posts(session, group, mail.from_addr) if group.rate_limit else 0,
-                      rate_limit=group.rate_limit)
+                      rate_limit=group.rate_limit, answers_digest=answers_digest(mail, config.server.domain))
     if decide(ctx, SCREENS).action == ACCEPT:
         word = reply_word(mail.subject, mail.body_text, group.prefix, new=message.new_text)
         if word:  # "mute", "follow" or "unsubscribe" alone acts instead of being posted

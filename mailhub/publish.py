@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from mailhub.config import Config
 from mailhub.fanout import Roster, fan_out
-from mailhub.models import Group, Member, Message
+from mailhub.models import Group, Member, Message, utcnow
 from mailhub.parse import Parsed
 from mailhub.search import index_message
 from mailhub.thread import attach
@@ -18,6 +18,8 @@ def publish(session: Session, config: Config, group: Group, message: Message, ma
     attach(session, group.id, group.prefix, message, mail, message.received_at,
            config.threading.subject_window_days)
     message.state, message.reason = "posted", "posted"
+    # Digests cover what was published in their period: a held post counts from its approval.
+    message.posted_at = message.posted_at or utcnow()
     session.add(message)
     index_message(session, message)
     author = roster.entry(mail.from_addr)

@@ -14,11 +14,11 @@ from mailhub.config import Config
 from mailhub.fanout import Roster
 from mailhub.membership import (NAME_LIMIT, admit, confirm, expired, find_token, leave_now, member_of, request_join,
                                 request_leave)
-from mailhub.models import PROFILE_FIELDS, Group, Member, Message, Token, Topic, TopicPref
+from mailhub.models import PROFILE_FIELDS, TRUSTED, Group, Member, Message, Token, Topic, TopicPref
 from mailhub.moderation import decide_held
 from mailhub.notices import answer
 from mailhub.parse import Parsed
-from mailhub.router import address_for
+from mailhub.router import address_for, answers_digest
 from mailhub.schedule import ScheduleError, read_zone
 from mailhub.search import search_topics
 from mailhub.thread import find_topic, live_topic
@@ -136,7 +136,7 @@ def _timezone(req: Request, cmd: Command, member: Member) -> Result:
 
 
 def _who(req: Request, cmd: Command, member: Member) -> Result:
-    if member.role == "member" and req.group.who != "members":
+    if member.role not in TRUSTED and req.group.who != "members":
         return Result(cmd.line, "not_allowed")
     members = req.session.exec(select(Member).where(Member.group_id == req.group.id).order_by(Member.email)).all()
     return Result(cmd.line, "who", {"members": [{"email": m.email, "name": m.name, "role": m.role}
@@ -224,7 +224,7 @@ def run_command(req: Request, cmd: Command) -> Result:
 
 def _verdict_on(req: Request, token: Token, line: str) -> Result:
     role = req.roster.role_of(req.sender)
-    needed = ("owner",) if token.purpose == "approve" else ("moderator", "owner")
+    needed = ("owner",) if token.purpose == "approve" else TRUSTED
     if role not in needed:
         return Result(line, "not_allowed")
     verdict = read_verdict(req.mail.subject, req.mail.body_text)
@@ -297,6 +297,9 @@ def on_request_address(req: Request) -> str:
         return result.code
     commands = parse_commands(req.mail.subject, req.mail.body_text, req.group.prefix)
     results = [run_command(req, cmd) for cmd in commands]
+    if all(r.code == "unknown" for r in results) and answers_digest(req.mail, req.config.server.domain):
+        # Someone answered a digest as a whole: say how to reach the topic they meant.
+        results = [Result("", "digest_reply")]
     show_help = not results or any(r.code in ("help", "unknown") for r in results)
     req.tell(results, show_help=show_help)
     return ", ".join(f"{r.line}: {r.code}" for r in results) or "no commands: sent help"

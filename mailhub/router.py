@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailhub.parse import Parsed
 
 # Suffixes that turn a group address into a service address. "post" is the bare group.
 KINDS = ("join", "leave", "request", "owner", "bounces")
@@ -74,6 +78,25 @@ def address_for(group: str, domain: str, kind: str = "post", token: str | None =
     if token:
         local += "+" + token
     return f"{local}@{domain}"
+
+
+DIGEST_ID = "mailhub-digest."
+
+
+def digest_message_id(issue_id: int, member_id: int, domain: str) -> str:
+    """The Message-ID of one reader's digest, without <>."""
+    return f"{DIGEST_ID}{issue_id}.{member_id}@{domain}"
+
+
+def is_digest_id(message_id: str, domain: str) -> bool:
+    """Whether a Message-ID (as In-Reply-To/References name it) is one of our digests."""
+    local, _, dom = message_id.strip("<> ").rpartition("@")
+    return local.startswith(DIGEST_ID) and dom.lower() == domain
+
+
+def answers_digest(mail: "Parsed", domain: str) -> bool:
+    """Whether `mail` replies to one of our digests rather than to a topic."""
+    return any(is_digest_id(ref, domain) for ref in (*mail.in_reply_to, *mail.references))
 
 
 _MAILBOX = re.compile(

@@ -1,5 +1,5 @@
 """`mailhub serve`: the SMTP listener with its store writer in this process, and the processing
-and delivery workers in a child process, so that each gets a core of its own and a message
+and delivery workers and the digest scheduler in a child process, so that each gets a core of its own and a message
 that crashes a worker can never take the listener down."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlmodel import Session
 from mailhub.config import Config
 from mailhub.db import make_engine, writing
 from mailhub.deliver import Deliverer
+from mailhub.digest_jobs import start_scheduler
 from mailhub.models import Message, Outbox
 from mailhub.process import process_pending
 from mailhub.receive import GroupDirectory, Handler, make_listener
@@ -70,21 +71,26 @@ class Worker:
 
 
 class Workers:
-    """Processing (stored mail → topics and outbox rows) and delivery (outbox → relay)."""
+    """Processing (stored mail → topics and outbox rows), delivery (outbox → relay) and the
+    digest scheduler."""
 
     def __init__(self, config: Config, wake: Any) -> None:
-        self.engine = make_engine(config.database.url, durable=False)
+        self.engine, self.config = make_engine(config.database.url, durable=False), config
         self.deliver_wake = threading.Event()
         self.deliverer = Deliverer(self.engine, config)
         self.processor = Worker("mailhub-process", lambda: process_pending(self.engine, config), wake,
                                 after_work=self.deliver_wake.set)
         self.sender = Worker("mailhub-deliver", self.deliverer.run_once, self.deliver_wake)
+        self.scheduler: Any = None
 
     def start(self) -> None:
         self.processor.start()
         self.sender.start()
+        self.scheduler = start_scheduler(self.engine, self.config, self.deliver_wake.set)
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)  # a digest run in progress finishes its group
         self.processor.stop()
         self.deliverer.stopping.set()  # in-flight sends finish and are recorded; the rest wait
         self.sender.stop()

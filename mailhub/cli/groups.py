@@ -28,9 +28,12 @@ from mailhub.models import (
     JOIN_POLICIES,
     POLICIES,
     WHO_POLICIES,
+    DigestIssue,
+    DigestMark,
     Group,
     Member,
     Message,
+    MessageRef,
     Outbox,
     Token,
     Topic,
@@ -114,7 +117,7 @@ def group_show(name: str, as_json: JsonOpt = False, config: ConfigOpt = None) ->
                     "include_author": on_off(group.include_author), "from_rewrite": on_off(group.from_rewrite),
                     "digest_daily": group.digest_daily or cfg.digest.daily,
                     "digest_weekly": group.digest_weekly or cfg.digest.weekly,
-                    "timezone": group.timezone or cfg.digest.timezone})
+                    "timezone": group.timezone or cfg.digest.timezone, "digest_quiet": on_off(group.digest_quiet)})
     if as_json:
         typer.echo(json.dumps(row, ensure_ascii=False, indent=2))
         return
@@ -147,6 +150,8 @@ def group_set(
         help="weekly digest day and time, like 'mon 07:00'; default: config.toml's")] = None,
     timezone: Annotated[Optional[str], typer.Option(
         help="time zone of the digest times for members without their own, like Africa/Nairobi")] = None,
+    digest_quiet: Annotated[Optional[str], typer.Option(
+        help="on: digest readers get an 'all quiet' note when nothing was posted (default off: no mail)")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Change a group's settings; only the options given change."""
@@ -162,7 +167,7 @@ def group_set(
               "description": description.strip() if description is not None else None,
               "subject_prefix": one_line(subject_prefix, "--subject-prefix") if subject_prefix is not None else None}
     switches = {"new_member_moderation": new_member_moderation, "include_author": include_author,
-                "from_rewrite": from_rewrite}
+                "from_rewrite": from_rewrite, "digest_quiet": digest_quiet}
     if all(v is None for v in (*values.values(), *switches.values(), *digest.values())):
         fail("nothing to change: give at least one option (see mailhub group set --help)")
     with opened(config) as (cfg, session):
@@ -195,7 +200,7 @@ def group_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="rea
         member_ids = select(Member.id).where(Member.group_id == group.id)
         session.execute(delete(TopicPref).where(col(TopicPref.member_id).in_(member_ids)))
         forget_group(session, group.id)
-        for model in (Token, Outbox, Message, Topic, Member):
+        for model in (Token, Outbox, DigestMark, DigestIssue, MessageRef, Message, Topic, Member):
             session.execute(delete(model).where(model.group_id == group.id))
         session.delete(group)
         session.commit()

@@ -27,6 +27,7 @@ from mailhub.cli.common import (
     opened,
     when,
 )
+from mailhub.cli.digests import digest_app
 from mailhub.cli.groups import group_app
 from mailhub.cli.held import held_app
 from mailhub.cli.members import member_app
@@ -47,6 +48,7 @@ app.add_typer(group_app, name="group")
 app.add_typer(member_app, name="member")
 app.add_typer(topic_app, name="topic")
 app.add_typer(held_app, name="held")
+app.add_typer(digest_app, name="digest")
 
 # ---- serve -------------------------------------------------------------------------------------
 

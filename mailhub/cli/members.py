@@ -33,6 +33,8 @@ from mailhub.models import (
 from mailhub.router import AddressError, normalize_email
 from mailhub.schedule import read_zone
 
+ROLE_HELP = "member, mentor (digests lead with unanswered topics), moderator or owner"
+
 member_app = typer.Typer(no_args_is_help=True, help="Manage the members of a group.")
 
 
@@ -41,7 +43,7 @@ def member_add(
     group: str,
     address: Annotated[str, typer.Argument(metavar="EMAIL")],
     name: Annotated[str, typer.Option(help="display name")] = "",
-    role: Annotated[str, typer.Option(help="member, moderator or owner")] = "member",
+    role: Annotated[str, typer.Option(help=ROLE_HELP)] = "member",
     delivery: Annotated[str, typer.Option(help="each, daily, weekly or none")] = "each",
     config: ConfigOpt = None,
 ) -> None:
@@ -146,7 +148,7 @@ def member_list(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) 
 def member_set(
     group: str,
     address: Annotated[str, typer.Argument(metavar="EMAIL")],
-    role: Annotated[Optional[str], typer.Option(help="member, moderator or owner")] = None,
+    role: Annotated[Optional[str], typer.Option(help=ROLE_HELP)] = None,
     delivery: Annotated[Optional[str], typer.Option(help="each, daily, weekly or none")] = None,
     name: Annotated[Optional[str], typer.Option(help="display name")] = None,
     moderated: Annotated[Optional[str], typer.Option(help="on: hold every post of this member; off")] = None,

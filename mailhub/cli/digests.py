@@ -1,0 +1,69 @@
+"""`mailhub digest …`: see a member's digest as it would go out now, or send a group's digests now."""
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from mailhub.cli.common import ConfigOpt, fail, find_group, find_member, opened
+from mailhub.deliver import muted_topics, recipients
+from mailhub.digest import bodies
+from mailhub.digest_jobs import PERIODS, Due, build, last_digests, member_zone, period_window, queue_digests
+from mailhub.models import utcnow
+
+digest_app = typer.Typer(no_args_is_help=True, help="Preview digests, or send them now.")
+
+PeriodOpt = Annotated[Optional[str], typer.Option(
+    "--period", help="daily or weekly (default: the member's own delivery)")]
+
+
+def _period(value: Optional[str]) -> Optional[str]:
+    if value is not None and value not in PERIODS:
+        fail(f"--period takes daily or weekly, not '{value}'")
+    return value
+
+
+@digest_app.command("preview")
+def preview(group: str, email: str, period: PeriodOpt = None,
+            html: Annotated[bool, typer.Option("--html", help="print the HTML part instead of the text")] = False,
+            config: ConfigOpt = None) -> None:
+    """Print the digest EMAIL would get if it were sent now (nothing is sent or recorded)."""
+    period = _period(period)
+    with opened(config) as (cfg, session):
+        g = find_group(session, group)
+        member = find_member(session, g, email)
+        period = period or member.delivery
+        if period not in PERIODS:
+            fail(f"{member.email} gets delivery '{member.delivery}', not a digest; "
+                 "add --period daily or --period weekly to see one anyway")
+        now = utcnow()
+        window = period_window(period, now, last_digests(session, g, member.id).get(member.id), member.created_at)
+        if window is None:
+            fail(f"{member.email} has had a digest up to now already")
+        due = Due(member, period, *window, member_zone(cfg, g, member))
+        rendered = build(session, cfg, g, due, quiet_note=False)
+        if rendered is None:
+            typer.echo(f"no digest: nothing new in {g.name} for {member.email} since "
+                       f"{window[0]:%Y-%m-%d %H:%M} UTC")
+            return
+        reader = recipients(session, {member.id})[member.id]  # type: ignore[arg-type,index]
+        muted = muted_topics(session, {member.id}).get(member.id, frozenset())  # type: ignore[arg-type]
+        text, page = bodies(cfg.templates, rendered.parts, reader, muted)
+    if html:
+        if member.plain:
+            fail(f"{member.email} asked for text only and gets no HTML part")
+        typer.echo(page, nl=False)
+    else:
+        typer.echo(f"Subject: {rendered.subject}\n\n{text}", nl=False)
+
+
+@digest_app.command("send")
+def send(group: str, period: PeriodOpt = None, config: ConfigOpt = None) -> None:
+    """Queue GROUP's digests now, each covering its reader's time since their last one. A second
+    run sends only what is new since the first."""
+    period = _period(period)
+    with opened(config) as (cfg, session):
+        g = find_group(session, group)
+        report = queue_digests(session.get_bind(), cfg, group_name=g.name, period=period,  # type: ignore[arg-type]
+                               manual=True)
+    typer.echo(f"{g.name}: {report.queued} digest(s) queued; {report.quiet} reader(s) had nothing new")

@@ -1,0 +1,194 @@
+"""Who is due a digest, and queuing it exactly once. Each member's period runs from the end of
+their last recorded one to their latest scheduled moment, so a digest missed while mailhub was
+down goes out once, at start-up, covering everything since. The record and the queued copy are
+written together, keyed by member and period end: a restart, a double trigger or a second
+process finds the record and sends nothing again."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, NamedTuple, Optional
+
+from sqlalchemy import delete, func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from mailhub.config import Config
+from mailhub.db import insert_ignoring_duplicates, writing
+from mailhub.digest import Rendered, gather, render
+from mailhub.fanout import enqueue
+from mailhub.models import DigestIssue, DigestMark, Group, Member, utcnow
+from mailhub.schedule import Schedule, digest_schedule, read_zone
+
+log = logging.getLogger(__name__)
+
+PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
+LONGEST = timedelta(days=31)  # a member back after months gets the last month, not all of it
+KEEP_MARKS = timedelta(days=90)
+
+
+def member_zone(config: Config, group: Group, member: Member) -> str:
+    """The member's own time zone, else the group's, else config.toml's."""
+    return member.timezone or group.timezone or config.digest.timezone
+
+
+def member_schedule(config: Config, group: Group, member: Member) -> Optional[Schedule]:
+    return digest_schedule(member.delivery, group.digest_daily or config.digest.daily,
+                           group.digest_weekly or config.digest.weekly, member_zone(config, group, member))
+
+
+def period_window(period: str, end: datetime, last_end: Optional[datetime],
+                  joined: datetime) -> Optional[tuple[datetime, datetime]]:
+    """The period a digest ending at `end` covers, or None when it is not due: it starts where the
+    member's last digest ended, at most LONGEST ago. A first digest covers one whole period, also
+    from before the member joined: a newcomer sees what the group is talking about, and everyone
+    due at the same moment shares one body."""
+    if end <= (last_end or joined):
+        return None
+    start = last_end if last_end else end - PERIODS[period]
+    return max(start, end - LONGEST), end
+
+
+def last_digests(session: Session, group: Group, member_id: Optional[int] = None) -> dict[int, datetime]:
+    """Member id -> end of the latest period recorded for them."""
+    query = select(DigestMark.member_id, func.max(DigestMark.ends_at)).where(DigestMark.group_id == group.id)
+    if member_id is not None:
+        query = query.where(DigestMark.member_id == member_id)
+    return dict(session.exec(query.group_by(DigestMark.member_id)).all())
+
+
+class Due(NamedTuple):
+    member: Member
+    period: str
+    start: datetime
+    end: datetime
+    zone: str
+
+
+def due_members(session: Session, config: Config, group: Group, now: datetime, period: Optional[str] = None,
+                manual: bool = False) -> list[Due]:
+    """Digest readers of `group` whose digest is due at `now` (with `manual`, due now, whatever
+    their schedule says)."""
+    periods = [period] if period else list(PERIODS)
+    query = select(Member).where(Member.group_id == group.id, col(Member.delivery).in_(periods))
+    members = session.exec(query).all()
+    last = last_digests(session, group)
+    due = []
+    for member in members:
+        kind = period or member.delivery
+        if kind not in PERIODS:
+            continue
+        if manual:
+            end = now
+        else:
+            schedule = member_schedule(config, group, member)
+            if schedule is None:
+                continue
+            end = schedule.last_due(now)
+        window = period_window(kind, end, last.get(member.id), member.created_at)
+        if window is not None:
+            due.append(Due(member, kind, *window, member_zone(config, group, member)))
+    return due
+
+
+
+def build(session: Session, config: Config, group: Group, due: Due, quiet_note: bool) -> Optional[Rendered]:
+    """The shared body for `due`'s period, or None when nothing happened (and no quiet note)."""
+    zone = read_zone(due.zone)
+    activity = gather(session, group, due.start, due.end, zone, config.digest)
+    if activity.quiet and not quiet_note:
+        return None
+    return render(config.templates, group, config.server.domain, due.period, due.start, due.end, zone,
+                  activity, config.digest)
+
+
+@dataclass
+class Report:
+    queued: int = 0
+    quiet: int = 0
+    groups: list[str] = field(default_factory=list)
+
+
+def queue_digests(engine: Engine, config: Config, now: Optional[datetime] = None, group_name: Optional[str] = None,
+                  period: Optional[str] = None, manual: bool = False) -> Report:
+    """Queue every digest due at `now`. Rendering happens outside the write lock (the listener's
+    commits must not wait on it); the write re-checks the records, so racing runs send once."""
+    now = now or utcnow()
+    report = Report()
+    with Session(engine) as session:
+        query = select(Group).order_by(col(Group.id))
+        if group_name is not None:
+            query = query.where(Group.name == group_name)
+        for group in session.exec(query).all():
+            due = due_members(session, config, group, now, period, manual)
+            if due:
+                _queue_group(engine, session, config, group, due, quiet_note=group.digest_quiet and not manual,
+                             report=report)
+    if not manual:
+        with writing(engine), Session(engine) as session:
+            session.execute(delete(DigestMark).where(col(DigestMark.ends_at) < now - KEEP_MARKS))
+            session.commit()
+    return report
+
+
+def _queue_group(engine: Engine, session: Session, config: Config, group: Group, due: list[Due],
+                 quiet_note: bool, report: Report) -> None:
+    rendered: dict[tuple[str, datetime, datetime, str], Optional[Rendered]] = {}
+    for d in due:
+        key = (d.period, d.start, d.end, d.zone)
+        if key not in rendered:
+            rendered[key] = build(session, config, group, d, quiet_note)
+    with writing(engine), Session(engine) as write:
+        taken = set(write.exec(select(DigestMark.member_id, DigestMark.ends_at).where(
+            DigestMark.group_id == group.id, col(DigestMark.ends_at).in_({d.end for d in due}))).all())
+        issues: dict[tuple[str, datetime, datetime, str], int] = {}
+        marks, rows = [], []
+        for d in due:
+            if (d.member.id, d.end) in taken:
+                continue
+            key = (d.period, d.start, d.end, d.zone)
+            body = rendered[key]
+            issue_id = None
+            if body is not None:
+                if key not in issues:
+                    issue = DigestIssue(group_id=group.id, period=d.period, starts_at=d.start, ends_at=d.end,
+                                        zone=d.zone, subject=body.subject, parts=body.parts)
+                    write.add(issue)
+                    write.flush()
+                    issues[key] = issue.id  # type: ignore[assignment]
+                issue_id = issues[key]
+                rows.append({"key": f"digest:{d.member.id}:{d.end.isoformat()}", "kind": "digest",
+                             "digest_pk": issue_id, "member_id": d.member.id, "group_id": group.id,
+                             "recipient": d.member.email})
+            marks.append({"member_id": d.member.id, "group_id": group.id, "period": d.period,
+                          "starts_at": d.start, "ends_at": d.end, "issue_id": issue_id, "created_at": utcnow()})
+        insert_ignoring_duplicates(write, DigestMark, marks, ["member_id", "ends_at"])
+        enqueue(write, rows)
+        write.commit()
+    report.queued += len(rows)
+    report.quiet += len(marks) - len(rows)
+    if rows:
+        report.groups.append(group.name)
+        log.info("digests for %s: %d queued, %d quiet", group.name, len(rows), len(marks) - len(rows))
+
+
+def start_scheduler(engine: Engine, config: Config, on_queued: Callable[[], None]):  # noqa: ANN201
+    """The apscheduler job of the worker process: look for due digests now (a missed one goes out
+    at start-up) and every `digest.check_every` seconds after."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    def job() -> None:
+        try:
+            if queue_digests(engine, config).queued:
+                on_queued()
+        except Exception:  # noqa: BLE001 - tried again at the next check
+            log.exception("queuing digests failed; trying again in %ss", config.digest.check_every)
+
+    scheduler = BackgroundScheduler(timezone=timezone.utc)
+    scheduler.add_job(job, IntervalTrigger(seconds=config.digest.check_every), id="digests",
+                      next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True,
+                      misfire_grace_time=None)
+    scheduler.start()
+    return scheduler
