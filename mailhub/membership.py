@@ -13,7 +13,8 @@ from sqlmodel import Session, select
 
 from mailhub.commands import clean_text
 from mailhub.config import Config
-from mailhub.models import DigestMark, Group, Member, Outbox, Token, TopicPref, utcnow
+from mailhub.db import insert_ignoring_duplicates
+from mailhub.models import DIGESTS, DigestMark, Group, Member, Outbox, Token, TopicPref, utcnow
 from mailhub.notices import answer, notify
 from mailhub.router import address_for
 
@@ -44,6 +45,18 @@ def remove_member(session: Session, member: Member) -> None:
     session.execute(delete(TopicPref).where(TopicPref.member_id == member.id))
     session.execute(delete(DigestMark).where(DigestMark.member_id == member.id))
     session.delete(member)
+
+
+def set_delivery(session: Session, member: Member, delivery: str) -> None:
+    """Change how the member gets mail. Starting a digest records now as the end of a digest
+    period, so the first one covers what comes next, not what the member already got one by one."""
+    if delivery in DIGESTS and member.delivery not in DIGESTS:
+        now = utcnow()
+        insert_ignoring_duplicates(session, DigestMark, [{
+            "member_id": member.id, "group_id": member.group_id, "period": delivery, "starts_at": now,
+            "ends_at": now, "issue_id": None, "created_at": now}], ["member_id", "ends_at"])
+    member.delivery = delivery
+    session.add(member)
 
 
 def make_token(session: Session, config: Config, group: Group, purpose: str, email: str = "", name: str = "",

@@ -12,6 +12,7 @@ ROLES = ("member", "mentor", "moderator", "owner")
 TRUSTED = ("moderator", "owner")  # exempt from moderation, may decide held posts
 HELPERS = ("mentor", "moderator", "owner")  # their digests lead with unanswered topics
 DELIVERIES = ("each", "daily", "weekly", "none")
+DIGESTS = ("daily", "weekly")
 JOIN_POLICIES = ("confirm", "approve", "closed")
 WHO_POLICIES = ("moderators", "members")  # who may ask for the member list by mail
 PROFILE_FIELDS = ("name", "organisation", "country", "bio")

@@ -13,7 +13,7 @@ from mailhub.commands import Command, clean_text, parse_commands, read_verdict
 from mailhub.config import Config
 from mailhub.fanout import Roster
 from mailhub.membership import (NAME_LIMIT, admit, confirm, expired, find_token, leave_now, member_of, request_join,
-                                request_leave)
+                                request_leave, set_delivery)
 from mailhub.models import PROFILE_FIELDS, TRUSTED, Group, Member, Message, Token, Topic, TopicPref
 from mailhub.moderation import decide_held
 from mailhub.notices import answer
@@ -96,8 +96,7 @@ def _delivery(req: Request, cmd: Command, member: Member) -> Result:
     delivery = _DELIVERY.get((cmd.name, cmd.args[0].lower()) if cmd.name == "digest" and cmd.args else (cmd.name,))
     if delivery is None:
         return Result(cmd.line, "bad_argument", {"expected": "digest daily, digest weekly or digest off"})
-    member.delivery = delivery
-    req.session.add(member)
+    set_delivery(req.session, member, delivery)
     return Result(cmd.line, "delivery_set", {"delivery": delivery})
 
 

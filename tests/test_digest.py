@@ -305,3 +305,19 @@ def test_digest_commands_explain_bad_input(env, sink):
     assert result.exit_code == 1 and "nosuchgroup" in result.output
     quiet = env.cli("digest", "preview", "mentors", "bob@example.com", "--period", "weekly").output
     assert "no digest: nothing new" in quiet
+
+
+def test_switching_to_a_digest_starts_it_from_the_switch(env, sink):
+    setup_group(env, sink)
+    post(env, sink, "Already read one by one")
+    env.send(mail(subject="digest weekly", body="", sender="cat@example.com", to=REQUEST), [REQUEST],
+             mail_from="cat@example.com")
+    wait_for(lambda: any("answer to your mail" in str(r.message["Subject"]) for r in sink.to("cat@example.com")),
+             what="the answer to 'digest weekly'")
+    preview = env.cli("digest", "preview", "mentors", "cat@example.com").output
+    assert preview.startswith("no digest: nothing new")
+    env.send(mail(subject="After the switch", body="New since.", sender="bob@example.com"), [POST],
+             mail_from="bob@example.com")
+    wait_for(lambda: "After the switch" in env.cli("digest", "preview", "mentors", "cat@example.com").output,
+             what="the new post in the preview")
+    assert "Already read one by one" not in env.cli("digest", "preview", "mentors", "cat@example.com").output

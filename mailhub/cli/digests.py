@@ -8,7 +8,8 @@ import typer
 from mailhub.cli.common import ConfigOpt, fail, find_group, find_member, opened
 from mailhub.deliver import muted_topics, recipients
 from mailhub.digest import bodies
-from mailhub.digest_jobs import PERIODS, Due, build, last_digests, member_zone, period_window, queue_digests
+from mailhub.digest_jobs import (PERIODS, Due, Subscriber, build, last_digests, member_zone, period_window,
+                                 queue_digests)
 from mailhub.models import utcnow
 
 digest_app = typer.Typer(no_args_is_help=True, help="Preview digests, or send them now.")
@@ -40,7 +41,8 @@ def preview(group: str, email: str, period: PeriodOpt = None,
         window = period_window(period, now, last_digests(session, g, member.id).get(member.id), member.created_at)
         if window is None:
             fail(f"{member.email} has had a digest up to now already")
-        due = Due(member, period, *window, member_zone(cfg, g, member))
+        subscriber = Subscriber(member.id, member.email, period, member.timezone, member.created_at)  # type: ignore[arg-type]
+        due = Due(subscriber, period, *window, member_zone(cfg, g, member.timezone))
         rendered = build(session, cfg, g, due, quiet_note=False)
         if rendered is None:
             typer.echo(f"no digest: nothing new in {g.name} for {member.email} since "

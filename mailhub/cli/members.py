@@ -24,7 +24,7 @@ from mailhub.cli.common import (
     switch,
     when,
 )
-from mailhub.membership import new_member, remove_member
+from mailhub.membership import new_member, remove_member, set_delivery
 from mailhub.models import (
     DELIVERIES,
     ROLES,
@@ -166,7 +166,7 @@ def member_set(
     with opened(config) as (_, session):
         m = find_member(session, find_group(session, group), address)
         m.role = role or m.role
-        m.delivery = delivery or m.delivery
+        set_delivery(session, m, delivery or m.delivery)
         m.name = one_line(name, "--name") if name is not None else m.name
         m.moderated = switch(moderated, "--moderated", m.moderated)
         m.plain = switch(plain, "--plain", m.plain)
