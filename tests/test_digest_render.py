@@ -88,5 +88,5 @@ def test_the_summary_counts_what_happened():
     body = rendered([topic(1, "Hi"), topic(2, "Hello")])
     assert body.subject == "[mentors] Weekly digest: 2 new topics, 2 replies, 1 new member"
     text = bodies(REPO_TEMPLATES, body.parts, Reader(1, "a@example.com", "", "member", "t", False), frozenset())[0]
-    assert text.startswith("Hello,\n\nmentors since Mon 16 Nov 10:00 (Africa/Nairobi time)")
+    assert text.startswith("Hello,\n\nmentors since Mon 16 Nov 10:00 (times in Africa/Nairobi)")
     assert "- Bea, Bakery (Ghana)" in text
