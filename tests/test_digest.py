@@ -186,6 +186,9 @@ def test_a_reply_from_the_digest_link_joins_that_topic(env, sink):
     topics = json.loads(env.cli("topics", "mentors", "--json").output)
     assert sorted((t["subject"], t["messages"]) for t in topics) == [("Radio advertising", 1),
                                                                      ("Where to buy cheap fabric?", 2)]
+    # A member and a group with digests sent can still be removed.
+    env.cli("member", "remove", "mentors", "ann@example.com")
+    env.cli("group", "delete", "mentors", "--yes")
 
 
 def test_replying_to_the_digest_itself_posts_nothing_and_says_how_to_answer(env, sink):
