@@ -6,7 +6,7 @@ process finds the record and sends nothing again."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, NamedTuple, Optional
 
@@ -109,7 +109,6 @@ def build(session: Session, config: Config, group: Group, due: Due, quiet_note: 
 class Report:
     queued: int = 0
     quiet: int = 0
-    groups: list[str] = field(default_factory=list)
 
 
 def queue_digests(engine: Engine, config: Config, now: Optional[datetime] = None, group_name: Optional[str] = None,
@@ -127,10 +126,6 @@ def queue_digests(engine: Engine, config: Config, now: Optional[datetime] = None
             if due:
                 _queue_group(engine, session, config, group, due, quiet_note=group.digest_quiet and not manual,
                              report=report)
-    if not manual:
-        with writing(engine), Session(engine) as session:
-            session.execute(delete(DigestMark).where(col(DigestMark.ends_at) < now - KEEP_MARKS))
-            session.commit()
     return report
 
 
@@ -167,11 +162,13 @@ def _queue_group(engine: Engine, session: Session, config: Config, group: Group,
                           "starts_at": d.start, "ends_at": d.end, "issue_id": issue_id, "created_at": utcnow()})
         insert_ignoring_duplicates(write, DigestMark, marks, ["member_id", "ends_at"])
         enqueue(write, rows)
+        # Only the latest mark of each member matters; old ones go when new ones are written.
+        oldest = min(d.end for d in due) - KEEP_MARKS
+        write.execute(delete(DigestMark).where(DigestMark.group_id == group.id, col(DigestMark.ends_at) < oldest))
         write.commit()
     report.queued += len(rows)
     report.quiet += len(marks) - len(rows)
     if rows:
-        report.groups.append(group.name)
         log.info("digests for %s: %d queued, %d quiet", group.name, len(rows), len(marks) - len(rows))
 
 
