@@ -79,6 +79,15 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class BouncesConfig:
+    threshold: float = 5.0  # score at which a member's delivery stops
+    stale_days: float = 7.0  # a score with no bounce counted for this long starts again from 0
+    temporary_days: float = 3.0  # temporary bounces count once they have come for this long
+    warnings: int = 3  # notices sent while delivery is stopped; after the last, the member is removed
+    warn_every_days: float = 7.0
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig
     database: DatabaseConfig
@@ -87,6 +96,7 @@ class Config:
     threading: ThreadingConfig = field(default_factory=ThreadingConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
+    bounces: BouncesConfig = field(default_factory=BouncesConfig)
     templates: Path = REPO_TEMPLATES
     path: Path | None = None
 
@@ -99,6 +109,7 @@ _SECTIONS: dict[str, type] = {
     "threading": ThreadingConfig,
     "limits": LimitsConfig,
     "digest": DigestConfig,
+    "bounces": BouncesConfig,
 }
 _REQUIRED_SECTIONS = ("server", "database")
 
@@ -174,6 +185,8 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
     if parts["delivery"].connections < 1:
         raise ConfigError("'delivery.connections' must be at least 1")
     _check_digest(parts["digest"])
+    if parts["bounces"].threshold < 1:
+        raise ConfigError("'bounces.threshold' must be at least 1")
     db: DatabaseConfig = parts["database"]
     parts["database"] = DatabaseConfig(url=_resolve_sqlite(db.url, base))
     templates = data.get("templates")

@@ -8,12 +8,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from mailhub.bounces import PERMANENT, record_bounce
 from mailhub.compose import CopyTemplate, ListInfo, build_copy
 from mailhub.config import Config, DeliveryConfig
 from mailhub.db import writing
@@ -44,6 +45,15 @@ class Outcome:
     outbox_id: int
     error: Optional[DeliveryError] = None
     skipped: bool = False  # not tried (stopping, or the relay is down): no attempt counted
+
+
+class RowMeta(NamedTuple):
+    """What recording a send's result needs to know about its row."""
+
+    attempts: int
+    created_at: datetime
+    member_id: Optional[int]
+    group_id: int
 
 
 def next_attempt(delivery: DeliveryConfig, attempts: int, created_at: datetime,
@@ -199,7 +209,7 @@ class Deliverer:
                 except Exception as exc:  # noqa: BLE001 - an unbuildable row fails alone
                     log.exception("cannot compose outbox row %s", row.id)
                     broken.append(Outcome(row.id, DeliveryError(f"cannot compose: {exc}", permanent=True)))
-            meta = {r.id: (r.attempts, r.created_at) for r in rows}
+            meta = {r.id: RowMeta(r.attempts, r.created_at, r.member_id, r.group_id) for r in rows}
         if broken:
             self._record(broken, meta)
         relay_down = threading.Event()
@@ -214,7 +224,7 @@ class Deliverer:
         self._record(done, meta)
         return len(ids)
 
-    def _record(self, outcomes: list[Outcome], meta: dict[int, tuple[int, datetime]]) -> None:
+    def _record(self, outcomes: list[Outcome], meta: dict[int, RowMeta]) -> None:
         if not outcomes:
             return
         now = utcnow()
@@ -229,7 +239,9 @@ class Deliverer:
             for o in outcomes:
                 if o.error is None:
                     continue
-                attempts, created_at = meta[o.outbox_id]
+                attempts, created_at, member_id, group_id = meta[o.outbox_id]
+                if o.error.refused_recipient and member_id is not None:
+                    self._bounced(session, member_id, group_id)
                 attempts += 1
                 retry_at = None if o.error.permanent else next_attempt(self.config.delivery, attempts,
                                                                        created_at, now)
@@ -241,6 +253,12 @@ class Deliverer:
                     values["next_attempt_at"] = retry_at
                 session.execute(update(Outbox).where(Outbox.id == o.outbox_id).values(**values))
             session.commit()
+
+    def _bounced(self, session: Session, member_id: int, group_id: int) -> None:
+        """The relay refused a member's address for good: that counts like a bounce."""
+        member, group = session.get(Member, member_id), session.get(Group, group_id)
+        if member is not None and group is not None:
+            record_bounce(session, self.config, group, member, PERMANENT)
 
     def close(self) -> None:
         self.stopping.set()

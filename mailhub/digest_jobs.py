@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable, NamedTuple, Optional
+from datetime import datetime, timedelta
+from typing import NamedTuple, Optional
 
 from sqlalchemy import delete, func
 from sqlalchemy.engine import Engine
@@ -78,7 +78,8 @@ def due_members(session: Session, config: Config, group: Group, now: datetime, p
     periods = [period] if period else list(PERIODS)
     readers = [Subscriber(*row) for row in session.exec(
         select(Member.id, Member.email, Member.delivery, Member.timezone, Member.created_at)
-        .where(Member.group_id == group.id, col(Member.delivery).in_(periods))).all()]
+        .where(Member.group_id == group.id, col(Member.delivery).in_(periods),
+               col(Member.disabled_at).is_(None))).all()]
     last = last_digests(session, group)
     ends: dict[tuple[str, str], datetime] = {}  # (period, zone) -> its latest due moment
     due = []
@@ -171,23 +172,3 @@ def _queue_group(engine: Engine, session: Session, config: Config, group: Group,
     if rows:
         log.info("digests for %s: %d queued, %d quiet", group.name, len(rows), len(marks) - len(rows))
 
-
-def start_scheduler(engine: Engine, config: Config, on_queued: Callable[[], None]):  # noqa: ANN201
-    """The apscheduler job of the worker process: look for due digests now (a missed one goes out
-    at start-up) and every `digest.check_every` seconds after."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    def job() -> None:
-        try:
-            if queue_digests(engine, config).queued:
-                on_queued()
-        except Exception:  # noqa: BLE001 - tried again at the next check
-            log.exception("queuing digests failed; trying again in %ss", config.digest.check_every)
-
-    scheduler = BackgroundScheduler(timezone=timezone.utc)
-    scheduler.add_job(job, IntervalTrigger(seconds=config.digest.check_every), id="digests",
-                      next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True,
-                      misfire_grace_time=None)
-    scheduler.start()
-    return scheduler

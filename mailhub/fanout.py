@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, NamedTuple, Optional
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailhub.db import insert_ignoring_duplicates
 from mailhub.models import Member, Message, Outbox, TopicPref, utcnow
@@ -24,6 +24,7 @@ class Entry(NamedTuple):
     delivery: str
     moderated: bool
     new_member: bool
+    stopped: bool  # delivery stopped for bounces: still a member, gets nothing
 
 
 def gets_copy(delivery: str, topic_mode: Optional[str]) -> bool:
@@ -50,7 +51,7 @@ class Roster:
                    topic_modes: Optional[dict[int, str]] = None) -> list[tuple[int, str]]:
         modes = topic_modes or {}
         return [(m.id, m.email) for m in self.members
-                if gets_copy(m.delivery, modes.get(m.id)) and (include_author or m.email != author)]
+                if not m.stopped and gets_copy(m.delivery, modes.get(m.id)) and (include_author or m.email != author)]
 
 
 class Rosters:
@@ -63,7 +64,8 @@ class Rosters:
     def get(self, session: Session, group_id: int) -> Roster:
         if group_id not in self._by_group:
             rows = session.exec(select(Member.id, Member.email, Member.role, Member.delivery, Member.moderated,
-                                       Member.new_member).where(Member.group_id == group_id)).all()
+                                       Member.new_member, col(Member.disabled_at).is_not(None))
+                                .where(Member.group_id == group_id)).all()
             self._by_group[group_id] = Roster(tuple(Entry(*r) for r in rows))
         return self._by_group[group_id]
 

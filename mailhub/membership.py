@@ -47,6 +47,10 @@ def remove_member(session: Session, member: Member) -> None:
     session.delete(member)
 
 
+def owners(session: Session, group: Group) -> list[Member]:
+    return list(session.exec(select(Member).where(Member.group_id == group.id, Member.role == "owner")).all())
+
+
 def set_delivery(session: Session, member: Member, delivery: str) -> None:
     """Change how the member gets mail. Starting a digest records now as the end of a digest
     period, so the first one covers what comes next, not what the member already got one by one."""
@@ -133,11 +137,11 @@ def confirm(session: Session, config: Config, group: Group, token: Token, key: s
         return "join_closed"
     if group.join_policy == "approve":
         approval = make_token(session, config, group, "approve", token.email, token.name)
-        owners = session.exec(select(Member).where(Member.group_id == group.id, Member.role == "owner")).all()
-        if not owners:
+        group_owners = owners(session, group)
+        if not group_owners:
             log.warning("%s asks to join %s, which needs an owner's approval but has no owners", token.email,
                         group.name)
-        for owner in owners:
+        for owner in group_owners:
             notify(session, config, group, owner.email, f"approve:{approval.id}:{owner.id}", "approve_join.txt",
                    reply_to=token_address(config, group, approval), email=token.email, name=token.name)
         answer(session, config, group, token.email, key, "await_approval.txt")

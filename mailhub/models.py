@@ -66,6 +66,14 @@ class Member(SQLModel, table=True):
     country: str = ""
     bio: str = ""
     timezone: Optional[str] = None  # the member's own, for digest times; None means the group's
+    # Bounces (see bounces.py): the score, when a bounce last counted, since when temporary ones
+    # come, and while delivery is stopped for them, the warnings sent.
+    bounce_score: float = 0.0
+    bounce_counted_at: Optional[datetime] = None
+    temporary_since: Optional[datetime] = None
+    disabled_at: Optional[datetime] = None
+    warnings: int = 0
+    warned_at: Optional[datetime] = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -173,7 +181,9 @@ class Token(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     token: str = Field(unique=True)
     group_id: int = Field(foreign_key="groups.id", index=True)
-    purpose: str  # join, leave, approve (an owner admits a confirmed joiner), moderate
+    # join, leave, approve (an owner admits a confirmed joiner), moderate, enable (a member whose
+    # delivery stopped for bounces starts it again)
+    purpose: str
     email: str = ""  # whom it is about
     name: str = ""
     message_pk: Optional[int] = Field(default=None, foreign_key="messages.id", index=True)

@@ -14,7 +14,9 @@ from mailhub.db import writing
 from mailhub.commands import reply_word
 from mailhub.fanout import Roster, Rosters, enqueue
 from mailhub.leases import claim
-from mailhub.models import Group, Member, Message, utcnow
+from mailhub.models import Group, Message, utcnow
+from mailhub.bounces import on_bounce
+from mailhub.membership import owners
 from mailhub.moderation import hold, tell_rejected
 from mailhub.parse import Parsed, parse_message
 from mailhub.policy import ACCEPT, DISCARD, HOLD, SCREENS, PostContext, decide
@@ -77,11 +79,11 @@ def _recent_posts(session: Session, group: Group, sender: str) -> int:
 
 
 def _owner(session: Session, group: Group, message: Message) -> None:
-    owners = session.exec(select(Member).where(Member.group_id == group.id, Member.role == "owner")).all()
+    found = owners(session, group)
     enqueue(session, ({"key": f"forward:{message.id}:{o.id}", "kind": "forward", "message_pk": message.id,
-             "member_id": o.id, "group_id": group.id, "recipient": o.email} for o in owners))
+             "member_id": o.id, "group_id": group.id, "recipient": o.email} for o in found))
     message.state = "done"
-    message.reason = f"forwarded to {len(owners)} owner(s)" if owners else "no owners to forward to"
+    message.reason = f"forwarded to {len(found)} owner(s)" if found else "no owners to forward to"
 
 
 _BY_ADDRESS = {"join": on_join_address, "leave": on_leave_address, "request": on_request_address}
@@ -115,7 +117,7 @@ def process_one(session: Session, config: Config, message: Message, rosters: Ros
     elif message.channel == "owner":
         _owner(session, group, message)
     elif message.channel == "bounces":
-        message.state, message.reason = "done", "bounce recorded"
+        message.state, message.reason = "done", on_bounce(session, config, group, message)[:500]
     else:
         _request(session, config, group, message, mail, rosters.get(session, group.id))
     session.add(message)

@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from mailhub.bounces import enable
 from mailhub.commands import Command, clean_text, parse_commands, read_verdict
 from mailhub.config import Config
 from mailhub.fanout import Roster
@@ -255,6 +256,13 @@ def settle(req: Request, text: str, line: str = "") -> Result:
     if expired(token):
         req.session.delete(token)
         return Result(line, "token_expired")
+    if token.purpose == "enable":
+        req.session.delete(token)
+        member = member_of(req.session, req.group, token.email)
+        if member is None:
+            return Result(line, "not_member")
+        enable(req.session, member)
+        return Result(line, "enabled")
     if token.purpose in ("join", "leave"):
         return Result(line, confirm(req.session, req.config, req.group, token, req.key(f"confirmed:{token.id}")))
     return _verdict_on(req, token, line)

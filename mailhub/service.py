@@ -16,7 +16,7 @@ from sqlmodel import Session
 from mailhub.config import Config
 from mailhub.db import make_engine, writing
 from mailhub.deliver import Deliverer
-from mailhub.digest_jobs import start_scheduler
+from mailhub.scheduler import start_scheduler
 from mailhub.models import Message, Outbox
 from mailhub.process import process_pending
 from mailhub.receive import GroupDirectory, Handler, make_listener

@@ -14,9 +14,12 @@ class DeliveryError(Exception):
     """`permanent`: the relay refused for good (5xx). `connection`: the relay could not be
     reached at all, so other sends in the same batch would fail the same way."""
 
-    def __init__(self, message: str, permanent: bool, connection: bool = False) -> None:
+    def __init__(self, message: str, permanent: bool, connection: bool = False,
+                 refused_recipient: bool = False) -> None:
         super().__init__(message)
         self.permanent, self.connection = permanent, connection
+        # The relay refused this recipient for good (5xx at RCPT): it counts as a bounce.
+        self.refused_recipient = refused_recipient and permanent
 
 
 class Transport(Protocol):
@@ -68,7 +71,7 @@ class SMTPTransport:
             conn.sendmail(envelope_from, [recipient], data)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
-            raise DeliveryError(f"{code} {_text(text)}", permanent=500 <= code < 600) from None
+            raise DeliveryError(f"{code} {_text(text)}", permanent=500 <= code < 600, refused_recipient=True) from None
         except smtplib.SMTPResponseException as exc:
             self.close()
             raise DeliveryError(f"{exc.smtp_code} {_text(exc.smtp_error)}",

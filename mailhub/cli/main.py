@@ -27,6 +27,7 @@ from mailhub.cli.common import (
     opened,
     when,
 )
+from mailhub.cli.bounces import bounces
 from mailhub.cli.digests import digest_app
 from mailhub.cli.groups import group_app
 from mailhub.cli.held import held_app
@@ -49,6 +50,7 @@ app.add_typer(member_app, name="member")
 app.add_typer(topic_app, name="topic")
 app.add_typer(held_app, name="held")
 app.add_typer(digest_app, name="digest")
+app.command("bounces")(bounces)
 
 # ---- serve -------------------------------------------------------------------------------------
 

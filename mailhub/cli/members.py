@@ -24,6 +24,7 @@ from mailhub.cli.common import (
     switch,
     when,
 )
+from mailhub.bounces import enable as enable_delivery
 from mailhub.membership import new_member, remove_member, set_delivery
 from mailhub.models import (
     DELIVERIES,
@@ -155,14 +156,16 @@ def member_set(
     plain: Annotated[Optional[str], typer.Option(help="on: text-only copies; off")] = None,
     timezone: Annotated[Optional[str], typer.Option(
         help="the member's time zone for digest times, like Africa/Nairobi; default: the group's")] = None,
+    enable: Annotated[bool, typer.Option(
+        "--enable", help="start delivery again after it stopped for bounces, with a clean bounce score")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Change a member's role, delivery, name, moderation, text-only setting or time zone."""
     choice(role, ROLES, "role")
     choice(delivery, DELIVERIES, "delivery")
     zone = schedule_arg(timezone, read_zone, "--timezone")
-    if all(v is None for v in (role, delivery, name, moderated, plain, zone)):
-        fail("nothing to change: give --role, --delivery, --name, --moderated, --plain or --timezone")
+    if all(v is None for v in (role, delivery, name, moderated, plain, zone)) and not enable:
+        fail("nothing to change: give --role, --delivery, --name, --moderated, --plain, --timezone or --enable")
     with opened(config) as (_, session):
         m = find_member(session, find_group(session, group), address)
         m.role = role or m.role
@@ -172,10 +175,13 @@ def member_set(
         m.plain = switch(plain, "--plain", m.plain)
         if zone is not None:
             m.timezone = zone or None
+        if enable:
+            enable_delivery(session, m)
         session.add(m)
         session.commit()
         typer.echo(f"{m.email}: role {m.role}, delivery {m.delivery}, moderated {on_off(m.moderated)}, "
-                   f"plain {on_off(m.plain)}, time zone {m.timezone or 'the group'}")
+                   f"plain {on_off(m.plain)}, time zone {m.timezone or 'the group'}"
+                   + (f", delivery stopped for bounces since {when(m.disabled_at)}" if m.disabled_at else ""))
 
 
 @member_app.command("remove")
