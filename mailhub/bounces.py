@@ -160,8 +160,7 @@ def bounce_round(engine: Engine, config: Config, now: Optional[datetime] = None)
                                                         col(Member.disabled_at).is_not(None))).all()
             for member in stopped:
                 follow_up(session, config, group, member, now)
-            recent = [m for m in stopped if m.disabled_at is not None and now - m.disabled_at < DAY
-                      and m in session]
+            recent = [m for m in stopped if m.disabled_at is not None and now - m.disabled_at < DAY]
             if recent:
                 for owner in owners(session, group):
                     notify(session, config, group, owner.email,
