@@ -87,6 +87,10 @@ class Attachment:
     filename: str  # "" when none given; RFC 2231 / RFC 2047 names decoded
     content_type: str  # e.g. "application/pdf"
     size: int  # decoded size in bytes
+    # Its number in a depth-first walk of the MIME tree (0: the whole message), which does not
+    # go inside attached messages: `attachment_part` finds it again by this number. Two parts
+    # with the same file (one per alternative) compare equal.
+    part: int = field(default=-1, compare=False)
 
 
 def extract_body(raw: bytes) -> tuple[str, tuple[Attachment, ...]]:
@@ -128,6 +132,7 @@ class _Walk:
     def part(self, chunk: bytes, default_type: str, depth: int) -> _Found:
         if depth > MAX_DEPTH or self.parts_left <= 0:
             return _Found()
+        number = MAX_PARTS - self.parts_left
         self.parts_left -= 1
         headers, body = _split_headers(chunk)
         headers.set_default_type(default_type)
@@ -137,7 +142,7 @@ class _Walk:
             if children is not None:
                 return self._multipart(ctype, headers, children, depth)
             ctype = "text/plain"  # no usable boundary: the body is all we have, show it
-        return _leaf(headers, ctype, body)
+        return _leaf(headers, ctype, body, number)
 
     def _multipart(self, ctype: str, headers: Message, children: list[bytes], depth: int) -> _Found:
         default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
@@ -184,14 +189,14 @@ def _related(found: list[_Found], root: int) -> _Found:
     return result
 
 
-def _leaf(headers: Message, ctype: str, body: bytes) -> _Found:
+def _leaf(headers: Message, ctype: str, body: bytes, number: int) -> _Found:
     data = _decode_transfer(body, headers.get("Content-Transfer-Encoding"))
     if ctype in _MESSAGE_TYPES:
         name = _forwarded_subject(data) or _filename(headers) or _FORWARDED
-        return _Found(attachments=[Attachment(name, ctype, len(data))])
+        return _Found(attachments=[Attachment(name, ctype, len(data), number)])
     filename = _filename(headers)
     if _is_attachment(headers, ctype, filename):
-        return _Found(attachments=[Attachment(filename or _location_name(headers), ctype, len(data))])
+        return _Found(attachments=[Attachment(filename or _location_name(headers), ctype, len(data), number)])
     if ctype == "text/html":
         charset = headers.get_content_charset() or _meta_charset(data)
         return _Found(pieces=[("html", _decode_text(data, charset))])

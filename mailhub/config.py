@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mailhub.signing import read_private_key
 from mailhub.schedule import ScheduleError, read_time, read_weekly, read_zone
 
 DEFAULT_PATH = "config.toml"
@@ -88,6 +89,13 @@ class BouncesConfig:
 
 
 @dataclass(frozen=True)
+class DkimConfig:
+    domain: str = ""  # the d= of the signature; all three empty: mail goes out unsigned
+    selector: str = ""  # the TXT record is published at SELECTOR._domainkey.DOMAIN
+    private_key: str = ""  # PEM file (RSA), relative to config.toml
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig
     database: DatabaseConfig
@@ -97,6 +105,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
     bounces: BouncesConfig = field(default_factory=BouncesConfig)
+    dkim: DkimConfig = field(default_factory=DkimConfig)
     templates: Path = REPO_TEMPLATES
     path: Path | None = None
 
@@ -110,6 +119,7 @@ _SECTIONS: dict[str, type] = {
     "limits": LimitsConfig,
     "digest": DigestConfig,
     "bounces": BouncesConfig,
+    "dkim": DkimConfig,
 }
 _REQUIRED_SECTIONS = ("server", "database")
 
@@ -155,6 +165,21 @@ def _check_digest(digest: DigestConfig) -> None:
         raise ConfigError("'digest.text_budget' and 'digest.html_budget' must be at least 5000 (bytes)")
 
 
+def _check_dkim(dkim: DkimConfig, base: Path) -> DkimConfig:
+    given = [key for key in ("domain", "selector", "private_key") if getattr(dkim, key)]
+    if not given:
+        return dkim
+    if len(given) < 3:
+        missing = [f"'dkim.{key}'" for key in ("domain", "selector", "private_key") if key not in given]
+        raise ConfigError(f"DKIM signing needs {' and '.join(missing)} too (or remove the [dkim] section)")
+    path = (base / dkim.private_key).resolve()
+    try:
+        read_private_key(path)
+    except ValueError as exc:
+        raise ConfigError(f"'dkim.private_key': {exc}") from None
+    return DkimConfig(domain=dkim.domain.lower(), selector=dkim.selector, private_key=str(path))
+
+
 def _resolve_sqlite(url: str, base: Path) -> str:
     """A relative SQLite path is taken relative to the config file, not the shell's cwd."""
     prefix = "sqlite:///"
@@ -187,6 +212,7 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
     _check_digest(parts["digest"])
     if parts["bounces"].threshold < 1:
         raise ConfigError("'bounces.threshold' must be at least 1")
+    parts["dkim"] = _check_dkim(parts["dkim"], base)
     db: DatabaseConfig = parts["database"]
     parts["database"] = DatabaseConfig(url=_resolve_sqlite(db.url, base))
     templates = data.get("templates")

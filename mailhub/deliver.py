@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import NamedTuple, Optional
 
@@ -23,6 +23,7 @@ from mailhub.digest import Prepared, Reader, prepare
 from mailhub.digest import compose as compose_digest
 from mailhub.models import DigestIssue, Group, Member, Message, Outbox, Topic, TopicPref, utcnow
 from mailhub.router import address_for
+from mailhub.signing import Signer
 from mailhub.transport import DeliveryError, Transport, make_transport
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,8 @@ class Composer:
     """Builds the bytes of each row; the shared part of a list copy is built once per message and
     variant (the text-only one only when some recipient asked for it)."""
 
-    def __init__(self, session: Session, config: Config) -> None:
-        self.session, self.config = session, config
+    def __init__(self, session: Session, config: Config, signer: Optional[Signer] = None) -> None:
+        self.session, self.config, self.signer = session, config, signer
         self._copies: dict[tuple[int, bool], CopyTemplate] = {}
         self._groups: dict[int, Group] = {}
         self._issues: dict[int, tuple[DigestIssue, Prepared]] = {}
@@ -111,8 +112,12 @@ class Composer:
             topic = self.session.get(Topic, message.topic_id) if message.topic_id else None
             info = ListInfo(name=group.name, title=group.title, domain=self.config.server.domain,
                             prefix=group.prefix, from_rewrite=group.from_rewrite,
-                            topic_key=topic.key if topic else None, message_id=message.message_id)
-            self._copies[message_pk, plain] = build_copy(message.raw, info, self.config.templates, plain)
+                            topic_key=topic.key if topic else None, message_id=message.message_id,
+                            number=message.id, max_attachment_size=group.max_attachment_size)
+            copy = build_copy(message.raw, info, self.config.templates, plain)
+            if self.signer is not None:
+                copy = replace(copy, signature=self.signer.header(copy.head + copy.body))
+            self._copies[message_pk, plain] = copy
         return self._copies[message_pk, plain]
 
     def issue(self, issue_id: int) -> tuple[DigestIssue, Prepared]:
@@ -126,6 +131,12 @@ class Composer:
 
     def job(self, row: Outbox, members: dict[int, Reader], muted: dict[int, frozenset[int]]) -> Job:
         """`members`: the readers of this batch's copies and digests; `muted`: their muted topics."""
+        job = self._unsigned(row, members, muted)
+        if self.signer is None or row.kind == "copy":  # a copy carries its shared signature
+            return job
+        return replace(job, data=self.signer.sign(job.data))
+
+    def _unsigned(self, row: Outbox, members: dict[int, Reader], muted: dict[int, frozenset[int]]) -> Job:
         domain = self.config.server.domain
         name = self.group(row.group_id).name
         bounces = address_for(name, domain, "bounces")
@@ -160,6 +171,7 @@ class Deliverer:
 
     def __init__(self, engine: Engine, config: Config) -> None:
         self.engine, self.config = engine, config
+        self.signer = Signer.from_config(config.dkim)
         self._pool = ThreadPoolExecutor(config.delivery.connections, thread_name_prefix="mailhub-send")
         self._local = threading.local()
         self._transports: list[Transport] = []
@@ -201,7 +213,7 @@ class Deliverer:
             rows = session.exec(select(Outbox).where(col(Outbox.id).in_(ids))).all()
             members = recipients(session, {r.member_id for r in rows if r.member_id is not None})
             muted = muted_topics(session, {r.member_id for r in rows if r.kind == "digest" and r.member_id})
-            composer = Composer(session, self.config)
+            composer = Composer(session, self.config, self.signer)
             jobs, broken = [], []
             for row in rows:
                 try:

@@ -42,6 +42,8 @@ class Group(SQLModel, table=True):
     digest_weekly: Optional[str] = None
     timezone: Optional[str] = None
     digest_quiet: bool = False  # send an "all quiet" digest when nothing was posted
+    # Attachments larger than this are named in copies, not sent; `get attachment` fetches one.
+    max_attachment_size: int = 1024 * 1024
     created_at: datetime = Field(default_factory=utcnow)
 
     @property

@@ -3,13 +3,14 @@ the body), queued in the outbox like any copy. Answers to a person's own mail ar
 address per day, so a forged sender cannot turn the list into a mail bomb."""
 from __future__ import annotations
 
+import email.policy
 import email.utils
 import logging
 from datetime import timedelta
 from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import jinja2
 from sqlalchemy import func
@@ -19,6 +20,9 @@ from mailhub.config import Config
 from mailhub.fanout import queue_notice
 from mailhub.models import Group, Outbox, utcnow
 from mailhub.router import KINDS, address_for
+
+if TYPE_CHECKING:
+    from mailhub.attachments import AttachedFile
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,8 @@ def group_addresses(group: str, domain: str) -> dict[str, str]:
 
 
 def render_notice(folder: Path, template: str, *, group: str, domain: str, to: str,
-                  in_reply_to: str = "", reply_to: Optional[str] = None, **context: Any) -> bytes:
+                  in_reply_to: str = "", reply_to: Optional[str] = None, files: Sequence[AttachedFile] = (),
+                  **context: Any) -> bytes:
     addresses = group_addresses(group, domain)
     reply_to = reply_to or addresses["request_address"]
     text = render(folder, template, group=group, domain=domain, to=to, reply_to=reply_to, **{**addresses, **context})
@@ -67,9 +72,21 @@ def render_notice(folder: Path, template: str, *, group: str, domain: str, to: s
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(body.lstrip("\n"), charset="utf-8")
+    for f in files:
+        _attach(msg, f)
     # SMTP lines end in CRLF, and smtplib sends bytes as they are: a bare-LF notice would reach
     # the relay as one overlong line.
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+
+
+def _attach(msg: EmailMessage, f: AttachedFile) -> None:
+    maintype, _, subtype = f.content_type.partition("/")
+    if maintype == "message":  # RFC 2046 forbids encoding a message/rfc822 part: attach it as a message
+        msg.add_attachment(email.message_from_bytes(f.data, policy=email.policy.default))
+        return
+    if maintype == "multipart" or not subtype:  # never a part that claims to hold other parts
+        maintype, subtype = "application", "octet-stream"
+    msg.add_attachment(f.data, maintype=maintype, subtype=subtype, filename=f.filename or "attachment")
 
 
 def notify(session: Session, config: Config, group: Group, to: str, key: str, template: str,

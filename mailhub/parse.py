@@ -14,7 +14,7 @@ from email.message import Message as EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from mailhub.body import extract_body
+from mailhub.body import Attachment, extract_body
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Parsed:
     precedence: str
     date: datetime | None
     body_text: str
-    attachments: tuple[tuple[str, str, int], ...] = field(default_factory=tuple)
+    attachments: tuple[Attachment, ...] = field(default_factory=tuple)
     thread_index: str = ""  # Outlook's conversation id, hex; "" when absent
 
 
@@ -123,6 +123,6 @@ def parse_message(raw: bytes) -> Parsed:
         precedence=decode_header(headers.get("Precedence")).lower(),
         date=_date(headers.get("Date")),
         body_text=text,
-        attachments=tuple((a.filename, a.content_type, a.size) for a in attachments),
+        attachments=attachments,
         thread_index=conversation_id(headers.get("Thread-Index")),
     )

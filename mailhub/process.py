@@ -37,8 +37,8 @@ def _fill_derived(message: Message, mail: Parsed) -> None:
     message.body_text = mail.body_text
     message.new_text = new_text(mail.body_text)
     message.thread_index = mail.thread_index
-    message.attachments = [{"filename": name, "content_type": kind, "size": size}
-                           for name, kind, size in mail.attachments]
+    message.attachments = [{"filename": a.filename, "content_type": a.content_type, "size": a.size, "part": a.part}
+                           for a in mail.attachments]
     message.sent_at = mail.date
 
 

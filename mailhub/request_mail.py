@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from mailhub.attachments import AttachedFile, file_at, read_ref, size_text
 from mailhub.bounces import enable
 from mailhub.commands import Command, clean_text, parse_commands, read_verdict
 from mailhub.config import Config
@@ -37,6 +38,7 @@ class Result:
     line: str  # the command as written ("" for a token address)
     code: str  # what happened; templates/outcome.txt has the words for each
     data: dict[str, Any] = field(default_factory=dict)
+    files: tuple[AttachedFile, ...] = ()  # sent with the answer
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Request:
     def tell(self, results: list[Result], show_help: bool = False) -> None:
         answer(self.session, self.config, self.group, self.sender, self.key("results"), "results.txt",
                in_reply_to=self.message.message_id, results=results,
-               show_help=show_help)
+               show_help=show_help, files=[f for r in results for f in r.files])
 
 
 # ---- the commands ------------------------------------------------------------------------------
@@ -168,7 +170,30 @@ def _topic_named(req: Request, key: str) -> Optional[Topic]:
     return req.session.get(Topic, live_topic(req.session, topic.id)) if topic else None
 
 
+def _attachment_rows(message: Message) -> list[dict[str, Any]]:
+    return [{**a, "size": size_text(a["size"]), "ref": f"{message.id}.{a['part']}" if "part" in a else ""}
+            for a in message.attachments]
+
+
+def _get_attachment(req: Request, cmd: Command) -> Result:
+    """`get attachment 412.3`: the file, attached to the answer. Only from a post of this group
+    that was published: a held or rejected post's files stay with the moderators."""
+    ref = read_ref(cmd.args[1]) if len(cmd.args) == 2 else None
+    if ref is None:
+        return Result(cmd.line, "bad_argument", {"expected": "get attachment ID (the ID is in the line "
+                                                             "that names the attachment, like 412.3)"})
+    message = req.session.get(Message, ref[0])
+    found = file_at(message.raw, ref[1]) if message is not None and message.group_id == req.group.id \
+        and message.channel == "post" and message.state == "posted" else None
+    if found is None:
+        return Result(cmd.line, "no_such_attachment", {"ref": cmd.args[1]})
+    return Result(cmd.line, "attachment", {"filename": found.filename or "unnamed", "size": size_text(len(found.data))},
+                  files=(found,))
+
+
 def _get(req: Request, cmd: Command, member: Member) -> Result:
+    if cmd.args and cmd.args[0].lower() in ("attachment", "file"):
+        return _get_attachment(req, cmd)
     topic = _topic_named(req, cmd.args[0]) if cmd.args else None
     if topic is None:
         return Result(cmd.line, "no_such_topic")
@@ -176,7 +201,7 @@ def _get(req: Request, cmd: Command, member: Member) -> Result:
                                 .order_by(col(Message.received_at).desc(), col(Message.id).desc())
                                 .limit(TOPIC_MAIL_MESSAGES)).all()
     shown = [{"author": m.from_name or m.from_addr, "when": m.received_at.strftime("%Y-%m-%d %H:%M UTC"),
-              "text": m.new_text or m.body_text, "attachments": m.attachments} for m in reversed(messages)]
+              "text": m.new_text or m.body_text, "attachments": _attachment_rows(m)} for m in reversed(messages)]
     return Result(cmd.line, "topic", {"topic": _topic_rows(req, [topic])[0], "messages": shown,
                                       "left_out": max(topic.message_count - len(shown), 0)})
 

@@ -3,8 +3,9 @@ attachment named instead of sent. Everyone else still gets the post as written."
 from __future__ import annotations
 
 import base64
+import re
 
-from conftest import DOMAIN, mail
+from conftest import DOMAIN, mail, text_of
 
 POST = f"mentors@{DOMAIN}"
 PLAIN, NORMAL = "bea@example.com", "cem@example.com"
@@ -43,8 +44,10 @@ def test_plain_member_gets_one_text_part_naming_the_attachment_others_get_it_all
     assert pdf.get_payload(decode=True) == PDF
 
     assert [p.get_content_type() for p in plain.walk()] == ["text/plain"]
-    assert body_of(plain).startswith("The schedule for next term is attached.\n\n"
-                                     "[Attachment not included: schedule.pdf (application/pdf, 3 KB)]\n\n-- \n")
+    text = body_of(plain)
+    assert text.startswith("The schedule for next term is attached.\n\n[Attachment not included: schedule.pdf "
+                           "(application/pdf, 3 KB). To get it, send \"get attachment "), text
+    assert re.search(r'get attachment \d+\.4" to mentors-request@lists.example.org\]\n\n-- \n', text), text
     assert "Leave mentors" in body_of(plain) and "<p>" not in plain.as_string()
     # Every header treatment is the same; only the member's own unsubscribe line differs.
     for name in ("From", "Subject", "Reply-To", "List-Id", "List-Post", "Message-ID", "Precedence"):
@@ -75,3 +78,84 @@ def test_plain_flag_can_be_turned_off_again(env, sink):
     env.send(mail(subject="Schedule", body=MIXED_BODY, headers=MIXED_HEADERS), [POST])
     copy = sink.wait(PLAIN)[0]
     assert "application/pdf" in [p.get_content_type() for p in copy.walk()]
+
+
+def attachment_ref(text: str) -> str:
+    found = re.search(r'get attachment (\d+\.\d+)"', text)
+    assert found, text
+    return found.group(1)
+
+
+def ask(env, sender: str, command: str) -> None:
+    request = f"mentors-request@{DOMAIN}"
+    env.send(mail(subject="", body=command, sender=sender, to=request), [request], mail_from=sender)
+
+
+def test_get_attachment_mails_the_file_to_a_member_and_to_no_one_else(env, sink):
+    start_with_one_plain_member(env)
+    env.send(mail(subject="Schedule", body=MIXED_BODY, headers=MIXED_HEADERS), [POST])
+    ref = attachment_ref(body_of(sink.wait(PLAIN)[0]))
+
+    ask(env, PLAIN, f"get attachment {ref}")
+    answer = sink.wait(PLAIN, 2)[1]
+    files = [p for p in answer.walk() if p.get_filename()]
+    assert [(f.get_filename(), f.get_content_type()) for f in files] == [("schedule.pdf", "application/pdf")]
+    assert files[0].get_payload(decode=True) == PDF
+    assert "Here it is: schedule.pdf (3 KB)" in text_of(answer)
+
+    stranger = "eve@example.net"
+    ask(env, stranger, f"get attachment {ref}")
+    refused = sink.wait(stranger)[0]
+    assert not any(p.get_filename() for p in refused.walk())
+    assert "not a member" in text_of(refused), text_of(refused)
+
+    ask(env, PLAIN, "get attachment 99999.4\nget attachment 1.2.3")
+    wrong = text_of(sink.wait(PLAIN, 3)[2])
+    assert "could not find attachment 99999.4" in wrong
+    assert "get attachment ID" in wrong  # the malformed one is explained
+    assert not any(p.get_filename() for p in sink.wait(PLAIN, 3)[2].walk())
+
+
+def test_get_attachment_does_not_reach_into_another_group(env, sink):
+    env.group("mentors", "ann@example.com", PLAIN)
+    env.cli("member", "set", "mentors", PLAIN, "--plain", "on")
+    env.group("staff", "ann@example.com", "zed@example.com")
+    env.start()
+    env.send(mail(subject="Schedule", body=MIXED_BODY, headers=MIXED_HEADERS), [POST])
+    ref = attachment_ref(body_of(sink.wait(PLAIN)[0]))
+    env.send(mail(subject="", body=f"get attachment {ref}", sender="zed@example.com", to=f"staff-request@{DOMAIN}"),
+             [f"staff-request@{DOMAIN}"], mail_from="zed@example.com")
+    answer = sink.wait("zed@example.com")[0]
+    assert f"could not find attachment {ref} in staff" in text_of(answer)
+    assert not any(p.get_filename() for p in answer.walk())
+
+
+def test_attachments_over_the_group_limit_are_named_in_every_copy(env, sink):
+    small = b"name,phone\r\nAnn,1\r\n"
+    body = MIXED_BODY.replace("--outer--", "--outer\r\nContent-Type: text/csv; name=contacts.csv\r\n"
+                              "Content-Disposition: attachment; filename=contacts.csv\r\n\r\n"
+                              + small.decode() + "--outer--")
+    env.group("mentors", "ann@example.com", NORMAL)
+    env.cli("group", "set", "mentors", "--max-attachment-size", "2KB")
+    assert "max_attachment_size: 2 KB" in env.cli("group", "show", "mentors").output
+    env.start()
+    env.send(mail(subject="Schedule", body=body, headers=MIXED_HEADERS), [POST])
+    copy = sink.wait(NORMAL)[0]
+    parts = [p.get_content_type() for p in copy.walk()]
+    assert parts == ["multipart/mixed", "multipart/alternative", "text/plain", "text/html",
+                     "text/plain", "text/csv", "text/plain"]
+    named = list(copy.walk())[4]
+    assert body_of(named).startswith("[Attachment not included: schedule.pdf (application/pdf, 3 KB). "
+                                     'To get it, send "get attachment ')
+    assert named.get_filename() is None and b"%PDF" not in copy.as_bytes()
+    csv = list(copy.walk())[5]
+    assert csv.get_filename() == "contacts.csv" and csv.get_payload(decode=True) == small.rstrip()  # CRLF before
+    # the boundary belongs to the boundary
+    # The HTML and text alternatives are untouched.
+    assert "<b>schedule</b>" in list(copy.walk())[3].get_payload(decode=True).decode()
+
+
+def test_max_attachment_size_rejects_nonsense(env):
+    env.group("mentors")
+    result = env.cli("group", "set", "mentors", "--max-attachment-size", "big", ok=False)
+    assert result.exit_code == 1 and "--max-attachment-size takes a size like 1MB" in result.output

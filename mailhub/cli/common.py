@@ -104,12 +104,13 @@ def on_off(value: bool) -> str:
     return "on" if value else "off"
 
 
-def switch(value: Optional[str], what: str, current: bool) -> bool:
+def switch(value: Optional[str], what: str, current: bool, words: tuple[str, str] = ("on", "off")) -> bool:
+    """`words`: what the option says for True and for False."""
     if value is None:
         return current
-    if value.lower() not in ("on", "off"):
-        fail(f"{what} takes on or off, not '{value}'")
-    return value.lower() == "on"
+    if value.lower() not in words:
+        fail(f"{what} takes {words[0]} or {words[1]}, not '{value}'")
+    return value.lower() == words[0]
 
 
 

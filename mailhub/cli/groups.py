@@ -23,6 +23,7 @@ from mailhub.cli.common import (
     switch,
     when,
 )
+from mailhub.attachments import read_size, size_text
 from mailhub.config import Config
 from mailhub.models import (
     JOIN_POLICIES,
@@ -59,6 +60,12 @@ def _rate_limit(text: str) -> int:
         fail(f"--rate-limit takes posts per hour like 5/hour, or none; not '{text}'")
     return int(m.group(1))
 
+
+def _size(text: str) -> int:
+    try:
+        return read_size(text)
+    except ValueError as exc:
+        fail(f"--max-attachment-size takes {exc}")
 
 
 def _group_row(session: Session, config: Config, group: Group) -> dict[str, Any]:
@@ -114,10 +121,12 @@ def group_show(name: str, as_json: JsonOpt = False, config: ConfigOpt = None) ->
                             for kind in ("post", "join", "leave", "request", "owner")}
         row.update({"subject_prefix": group.prefix, "rate_limit": _rate_text(group.rate_limit),
                     "new_member_moderation": on_off(group.new_member_moderation), "who": group.who,
-                    "include_author": on_off(group.include_author), "from_rewrite": on_off(group.from_rewrite),
+                    "include_author": on_off(group.include_author),
+                    "from_rewrite": "always" if group.from_rewrite else "never",
                     "digest_daily": group.digest_daily or cfg.digest.daily,
                     "digest_weekly": group.digest_weekly or cfg.digest.weekly,
-                    "timezone": group.timezone or cfg.digest.timezone, "digest_quiet": on_off(group.digest_quiet)})
+                    "timezone": group.timezone or cfg.digest.timezone, "digest_quiet": on_off(group.digest_quiet),
+                    "max_attachment_size": size_text(group.max_attachment_size)})
     if as_json:
         typer.echo(json.dumps(row, ensure_ascii=False, indent=2))
         return
@@ -144,7 +153,9 @@ def group_set(
     description: Annotated[Optional[str], typer.Option(help="what the group is for")] = None,
     subject_prefix: Annotated[Optional[str], typer.Option(help="put before every subject; '' for none")] = None,
     include_author: Annotated[Optional[str], typer.Option(help="on: authors get a copy of their own posts")] = None,
-    from_rewrite: Annotated[Optional[str], typer.Option(help="on: From shows 'Name via group' (DMARC-safe)")] = None,
+    from_rewrite: Annotated[Optional[str], typer.Option(
+        help="always (default): From shows 'Name via group' at the group's address, which passes DMARC; "
+             "never: the author's own From, which fails DMARC for authors at strict domains")] = None,
     daily: Annotated[Optional[str], typer.Option(help="daily digest time, like 07:00; default: config.toml's")] = None,
     weekly: Annotated[Optional[str], typer.Option(
         help="weekly digest day and time, like 'mon 07:00'; default: config.toml's")] = None,
@@ -152,6 +163,9 @@ def group_set(
         help="time zone of the digest times for members without their own, like Africa/Nairobi")] = None,
     digest_quiet: Annotated[Optional[str], typer.Option(
         help="on: digest readers get an 'all quiet' note when nothing was posted (default off: no mail)")] = None,
+    max_attachment_size: Annotated[Optional[str], typer.Option(
+        help="attachments larger than this (like 1MB or 500KB) are named in copies, not sent; "
+             "members get one by mail with 'get attachment ID'")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Change a group's settings; only the options given change."""
@@ -165,10 +179,11 @@ def group_set(
               "rate_limit": _rate_limit(rate_limit) if rate_limit is not None else None,
               "title": one_line(title, "--title") if title is not None else None,
               "description": description.strip() if description is not None else None,
-              "subject_prefix": one_line(subject_prefix, "--subject-prefix") if subject_prefix is not None else None}
+              "subject_prefix": one_line(subject_prefix, "--subject-prefix") if subject_prefix is not None else None,
+              "max_attachment_size": _size(max_attachment_size) if max_attachment_size is not None else None}
     switches = {"new_member_moderation": new_member_moderation, "include_author": include_author,
-                "from_rewrite": from_rewrite, "digest_quiet": digest_quiet}
-    if all(v is None for v in (*values.values(), *switches.values(), *digest.values())):
+                "digest_quiet": digest_quiet}
+    if all(v is None for v in (*values.values(), *switches.values(), *digest.values(), from_rewrite)):
         fail("nothing to change: give at least one option (see mailhub group set --help)")
     with opened(config) as (cfg, session):
         group = find_group(session, name)
@@ -177,6 +192,7 @@ def group_set(
                 setattr(group, key, value)
         for key, value in switches.items():
             setattr(group, key, switch(value, "--" + key.replace("_", "-"), getattr(group, key)))
+        group.from_rewrite = switch(from_rewrite, "--from-rewrite", group.from_rewrite, ("always", "never"))
         for key, value in digest.items():
             if value is not None:
                 setattr(group, key, value or None)
