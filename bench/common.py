@@ -20,10 +20,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# A key made for the tests, good enough to measure what signing costs.
+DKIM_TEST_KEY = Path(__file__).resolve().parent.parent / "tests" / "data" / "dkim" / "test-private.pem"
+DKIM_SETTINGS = f'[dkim]\ndomain = "{DOMAIN}"\nselector = "bench"\nprivate_key = "{DKIM_TEST_KEY}"\n'
+
+
 class Install:
     """A temporary folder with config.toml and a SQLite database; `serve()` starts mailhub."""
 
-    def __init__(self, relay: str) -> None:
+    def __init__(self, relay: str, extra: str = "") -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="mailhub-bench-"))
         self.port = free_port()
         self.config = self.folder / "config.toml"
@@ -42,6 +47,7 @@ url = "sqlite:///mailhub.db"
 [delivery]
 connections = 4
 batch_size = 500
+{extra}
 """)
         self.proc: subprocess.Popen | None = None
 

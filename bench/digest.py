@@ -20,12 +20,13 @@ from pathlib import Path
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
-from common import DOMAIN, machine
+from common import DKIM_SETTINGS, DOMAIN, machine
 from mailhub.config import load_config
 from mailhub.db import make_engine
 from mailhub.deliver import Composer, muted_topics, recipients
 from mailhub.digest_jobs import queue_digests
 from mailhub.models import Group, Member, Message, Outbox, Topic
+from mailhub.signing import Signer
 
 ZONES = ["UTC", "Africa/Nairobi", "America/Bogota", "Asia/Kolkata", "Europe/Berlin", "America/Sao_Paulo",
          "Asia/Manila", "Africa/Lagos"]
@@ -84,11 +85,12 @@ def main() -> None:
     parser.add_argument("--topics", type=int, default=200)
     parser.add_argument("--messages", type=int, default=1_000)
     parser.add_argument("--zones", type=int, default=1, help="spread members over this many time zones")
+    parser.add_argument("--dkim", action="store_true", help="sign every digest (with the tests' key)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="mailhub-bench-digest-"))
     try:
         (folder / "config.toml").write_text(f'[server]\ndomain = "{DOMAIN}"\n[database]\nurl = "sqlite:///m.db"\n'
-                                            '[relay]\nmaildir = "out"\n')
+                                            '[relay]\nmaildir = "out"\n' + (DKIM_SETTINGS if args.dkim else ""))
         config = load_config(folder / "config.toml")
         engine = make_engine(config.database.url, durable=False)
         # The Monday 07:00 UTC digest moment, plus a little: every member's weekly digest is due.
@@ -109,7 +111,7 @@ def main() -> None:
                 rows = s.exec(select(Outbox).where(Outbox.id.in_(ids[at:at + config.delivery.batch_size]))).all()
                 members = recipients(s, {r.member_id for r in rows})
                 muted = muted_topics(s, set(members))
-                composer = Composer(s, config)
+                composer = Composer(s, config, Signer.from_config(config.dkim))
                 sizes.extend(len(composer.job(r, members, muted).data) for r in rows)
         built = time.perf_counter() - start
         print(f"building each member's mail as delivery does: {len(sizes)} mails in {built:.2f} s, "
