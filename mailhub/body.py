@@ -88,7 +88,7 @@ class Attachment:
     content_type: str  # e.g. "application/pdf"
     size: int  # decoded size in bytes
     # Its number in a depth-first walk of the MIME tree (0: the whole message), which does not
-    # go inside attached messages: `attachment_part` finds it again by this number. Two parts
+    # go inside attached messages: `attachments.part_at` finds it again by this number. Two parts
     # with the same file (one per alternative) compare equal.
     part: int = field(default=-1, compare=False)
 

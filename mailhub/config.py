@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mailhub.signing import read_private_key
 from mailhub.schedule import ScheduleError, read_time, read_weekly, read_zone
+from mailhub.signing import read_private_key
 
 DEFAULT_PATH = "config.toml"
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
