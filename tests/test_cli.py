@@ -602,7 +602,7 @@ def test_held_approve_of_a_post_that_is_not_held_is_refused(env: Env) -> None:
 @pytest.mark.parametrize("verb", ["approve", "reject"])
 def test_held_decision_on_an_unknown_id_is_an_error(env: Env, verb: str) -> None:
     env.group("mentors", "ann@example.com")
-    assert_error(env.cli("held", verb, "4242", ok=False), "no post with id 4242")
+    assert_error(env.cli("held", verb, "4242", ok=False), "no message with id 4242")
 
 
 @pytest.mark.parametrize("args", [["held", "approve", "99999999999999999999"],

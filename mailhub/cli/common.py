@@ -17,6 +17,7 @@ from mailhub.db import StoreError, make_engine
 from mailhub.models import (
     Group,
     Member,
+    Message,
 )
 from mailhub.schedule import ScheduleError
 from mailhub.router import AddressError, normalize_email
@@ -87,6 +88,24 @@ def find_member(session: Session, group: Group, address: str) -> Member:
     if member is None:
         fail(f"{email_addr} is not a member of {group.name}")
     return member
+
+
+def messages_in(session: Session, state: str, group: Optional[str]) -> list[tuple[Message, str]]:
+    """Stored messages in `state` with their group's name, oldest first; `group` narrows to one."""
+    query = select(Message, Group.name).join(Group, Group.id == Message.group_id).where(Message.state == state)
+    if group:
+        query = query.where(Message.group_id == find_group(session, group).id)
+    return list(session.exec(query.order_by(Message.received_at, Message.id)).all())
+
+
+def message_in(session: Session, message_id: int, state: str, what: str) -> Message:
+    """Message `message_id`, which must be in `state` (`what` names such messages in errors)."""
+    message = session.get(Message, message_id) if 0 < message_id <= MAX_ID else None
+    if message is None:
+        fail(f"no message with id {message_id}")
+    if message.state != state:
+        fail(f"message {message_id} is not {what} (it is {message.state})")
+    return message
 
 
 def when(value: Optional[datetime]) -> Optional[str]:

@@ -8,35 +8,16 @@ import typer
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from mailhub.cli.common import (
-    MAX_ID,
-    ConfigOpt,
-    JsonOpt,
-    fail,
-    find_group,
-    one_line,
-    opened,
-    print_rows,
-    when,
-)
+from mailhub.cli.common import ConfigOpt, JsonOpt, message_in, messages_in, one_line, opened, print_rows, when
 from mailhub.commands import Verdict
-from mailhub.models import (
-    Group,
-    Message,
-    Outbox,
-)
+from mailhub.models import Message, Outbox
 from mailhub.moderation import decide_held
 
 held_app = typer.Typer(no_args_is_help=True, help="Posts waiting for a moderator.")
 
 
 def _held(session: Session, message_id: int) -> Message:
-    message = session.get(Message, message_id) if 0 < message_id <= MAX_ID else None
-    if message is None or message.channel != "post":
-        fail(f"no post with id {message_id}")
-    if message.state != "held":
-        fail(f"message {message_id} is not held (it is {message.state})")
-    return message
+    return message_in(session, message_id, "held", "held")
 
 
 @held_app.command("list")
@@ -44,12 +25,8 @@ def held_list(group: Annotated[Optional[str], typer.Argument()] = None, as_json:
               config: ConfigOpt = None) -> None:
     """Posts waiting for a moderator, oldest first."""
     with opened(config) as (_, session):
-        query = select(Message, Group.name).join(Group, Group.id == Message.group_id).where(Message.state == "held")
-        if group:
-            query = query.where(Message.group_id == find_group(session, group).id)
         rows = [{"id": m.id, "group": name, "from": m.from_addr, "subject": m.subject, "reason": m.reason,
-                 "received": when(m.received_at)}
-                for m, name in session.exec(query.order_by(Message.received_at, Message.id)).all()]
+                 "received": when(m.received_at)} for m, name in messages_in(session, "held", group)]
     print_rows(rows, as_json, ["id", "group", "from", "subject", "reason"], "no held posts")
 
 

@@ -29,6 +29,7 @@ from mailhub.cli.common import (
 )
 from mailhub.cli.bounces import bounces
 from mailhub.cli.digests import digest_app
+from mailhub.cli.failed import failed_app
 from mailhub.cli.groups import group_app
 from mailhub.cli.held import held_app
 from mailhub.cli.members import member_app
@@ -50,6 +51,7 @@ app.add_typer(member_app, name="member")
 app.add_typer(topic_app, name="topic")
 app.add_typer(held_app, name="held")
 app.add_typer(digest_app, name="digest")
+app.add_typer(failed_app, name="failed")
 app.command("bounces")(bounces)
 
 # ---- serve -------------------------------------------------------------------------------------
