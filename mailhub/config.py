@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -28,6 +29,9 @@ class ServerConfig:
     port: int = 8025
     max_message_size: int = 10 * 1024 * 1024
     max_recipients: int = 50
+    tls_cert: str = ""  # PEM certificate chain: with tls_key, the listener offers STARTTLS
+    tls_key: str = ""
+    require_tls: bool = False  # refuse mail from clients that did not STARTTLS (530)
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,26 @@ def _check_digest(digest: DigestConfig) -> None:
         raise ConfigError("'digest.text_budget' and 'digest.html_budget' must be at least 5000 (bytes)")
 
 
+def _check_tls(server: ServerConfig, base: Path) -> dict[str, str]:
+    """The certificate and key paths made absolute, after checking they load together."""
+    if not server.tls_cert and not server.tls_key:
+        if server.require_tls:
+            raise ConfigError("'server.require_tls' needs 'server.tls_cert' and 'server.tls_key'")
+        return {}
+    if not (server.tls_cert and server.tls_key):
+        raise ConfigError("STARTTLS needs both 'server.tls_cert' and 'server.tls_key'")
+    cert, key = (base / server.tls_cert).resolve(), (base / server.tls_key).resolve()
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except ssl.SSLError as exc:  # before OSError, which it is a kind of
+        raise ConfigError(f"'server.tls_cert'/'server.tls_key': {cert} and {key} are not a PEM "
+                          f"certificate and its key ({exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"'server.tls_cert'/'server.tls_key': cannot read {exc.filename or cert}: "
+                          f"{exc.strerror}") from None
+    return {"tls_cert": str(cert), "tls_key": str(key)}
+
+
 def _check_dkim(dkim: DkimConfig, base: Path) -> DkimConfig:
     given = [key for key in ("domain", "selector", "private_key") if getattr(dkim, key)]
     if not given:
@@ -201,7 +225,8 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         raise ConfigError(f"'server.domain' must be a mail domain such as lists.example.org, got {server.domain!r}")
     if not 0 < server.port < 65536:
         raise ConfigError(f"'server.port' must be between 1 and 65535, got {server.port}")
-    parts["server"] = ServerConfig(**{**server.__dict__, "domain": server.domain.lower()})
+    parts["server"] = ServerConfig(**{**server.__dict__, "domain": server.domain.lower(),
+                                      **_check_tls(server, base)})
     relay: RelayConfig = parts["relay"]
     if bool(relay.host) == bool(relay.maildir):
         raise ConfigError("set exactly one of 'relay.host' (SMTP relay) or 'relay.maildir' (local folder)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from typing import Optional
 
@@ -11,7 +12,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session as SMTPSession
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from mailhub.config import Config
+from mailhub.config import Config, ServerConfig
 from mailhub.models import Group
 from mailhub.router import AddressError, parse_address
 from mailhub.store import Incoming, StoreWriter
@@ -90,6 +91,14 @@ class Handler:
         return "250 2.0.0 Message accepted"
 
 
+def tls_context(server: ServerConfig) -> Optional[ssl.SSLContext]:
+    if not server.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(server.tls_cert, server.tls_key)
+    return context
+
+
 def make_listener(config: Config, handler: Handler) -> Controller:
     return Controller(
         handler,
@@ -101,4 +110,6 @@ def make_listener(config: Config, handler: Handler) -> Controller:
         enable_SMTPUTF8=True,
         decode_data=False,
         timeout=300,
+        tls_context=tls_context(config.server),
+        require_starttls=config.server.require_tls,
     )
