@@ -158,6 +158,11 @@ class Env:
     def port(self) -> int:
         return self.config.server.port
 
+    def edit_config(self, change: Callable[[str], str]) -> None:
+        """Rewrite config.toml's text (for keys outside the `extra` section) and load it again."""
+        self.path.write_text(change(self.path.read_text()))
+        self.config = load_config(self.path)
+
     def start(self) -> Service:
         self.service = Service(self.config)
         self.service.start()

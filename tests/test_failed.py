@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from conftest import DOMAIN, Env, mail, wait_for
-from mailhub.config import REPO_TEMPLATES, load_config
+from mailhub.config import REPO_TEMPLATES
 
 MOD, ANN, BOB = "mod@example.com", "ann@example.com", "bob@example.com"
 
@@ -22,8 +22,7 @@ def test_a_failing_message_is_set_aside_and_can_be_retried_or_deleted(tmp_path: 
     shutil.copytree(REPO_TEMPLATES, templates)
     (templates / "held.txt").unlink()
     env = Env(tmp_path, sink.port, extra="lease_seconds = 0.3")
-    env.path.write_text('templates = "tpl"\n' + env.path.read_text())
-    env.config = load_config(env.path)
+    env.edit_config(lambda text: 'templates = "tpl"\n' + text)
     try:
         env.group("mentors", ANN, policy="moderated")
         env.cli("member", "add", "mentors", MOD, "--role", "moderator")

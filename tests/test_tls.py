@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import trustme
 
 from conftest import DOMAIN, Env, mail
-from mailhub.config import ConfigError, load_config, parse_config
+from mailhub.config import ConfigError, parse_config
 
 POST = f"mentors@{DOMAIN}"
 
@@ -20,16 +22,21 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-def tls_env(tmp_path: Path, sink, ca: trustme.CA, require: bool) -> Env:
+@contextmanager
+def serving(tmp_path: Path, sink, ca: trustme.CA, require: bool) -> Iterator[Env]:
+    """mailhub with a certificate from `ca`, a group of two, running."""
     cert = ca.issue_cert("localhost", "127.0.0.1")
     cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
     env = Env(tmp_path, sink.port)
-    text = env.path.read_text().replace("[database]", 'tls_cert = "cert.pem"\ntls_key = "key.pem"\n'
-                                        f"require_tls = {'true' if require else 'false'}\n\n[database]")
-    env.path.write_text(text)
-    env.config = load_config(env.path)
-    return env
+    env.edit_config(lambda text: text.replace("[database]", 'tls_cert = "cert.pem"\ntls_key = "key.pem"\n'
+                                              f"require_tls = {'true' if require else 'false'}\n\n[database]"))
+    try:
+        env.group("mentors", "ann@example.com", "bob@example.com")
+        env.start()
+        yield env
+    finally:
+        env.stop()
 
 
 def client_context(ca: trustme.CA) -> ssl.SSLContext:
@@ -39,10 +46,7 @@ def client_context(ca: trustme.CA) -> ssl.SSLContext:
 
 
 def test_starttls_is_offered_and_mail_sent_over_it_is_posted(tmp_path, sink, ca):
-    env = tls_env(tmp_path, sink, ca, require=False)
-    try:
-        env.group("mentors", "ann@example.com", "bob@example.com")
-        env.start()
+    with serving(tmp_path, sink, ca, require=False) as env:
         with smtplib.SMTP("127.0.0.1", env.port, timeout=10) as smtp:
             smtp.ehlo("client.example.com")
             assert smtp.has_extn("starttls")
@@ -55,15 +59,10 @@ def test_starttls_is_offered_and_mail_sent_over_it_is_posted(tmp_path, sink, ca)
         # Without require_tls, a client that does not STARTTLS still gets through.
         env.send(mail(subject="In the clear"), [POST])
         assert sink.wait("bob@example.com", 2)[1]["Subject"] == "[mentors] In the clear"
-    finally:
-        env.stop()
 
 
 def test_require_tls_refuses_mail_in_the_clear(tmp_path, sink, ca):
-    env = tls_env(tmp_path, sink, ca, require=True)
-    try:
-        env.group("mentors", "ann@example.com", "bob@example.com")
-        env.start()
+    with serving(tmp_path, sink, ca, require=True) as env:
         with smtplib.SMTP("127.0.0.1", env.port, timeout=10) as smtp:
             smtp.ehlo("client.example.com")
             code, text = smtp.mail("ann@example.com")
@@ -72,8 +71,6 @@ def test_require_tls_refuses_mail_in_the_clear(tmp_path, sink, ca):
             smtp.ehlo("client.example.com")
             smtp.sendmail("ann@example.com", [POST], mail(subject="Now secure"))
         assert sink.wait("bob@example.com")[0]["Subject"] == "[mentors] Now secure"
-    finally:
-        env.stop()
 
 
 def test_tls_settings_are_checked_when_the_config_loads(tmp_path, ca):
