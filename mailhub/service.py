@@ -42,9 +42,9 @@ def release_leases(engine: Engine) -> None:
 class Worker:
     """A thread that calls `step` until stopped; sleeps until woken when `step` found no work."""
 
-    def __init__(self, name: str, step: Callable[[], int], wake: Any,
+    def __init__(self, name: str, step: Callable[[], int], wake: threading.Event,
                  after_work: Callable[[], None] = lambda: None) -> None:
-        self.step, self.wake, self.after_work = step, wake, after_work  # wake: a thread or process Event
+        self.step, self.wake, self.after_work = step, wake, after_work
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -74,11 +74,11 @@ class Workers:
     """Processing (stored mail → topics and outbox rows), delivery (outbox → relay) and the
     digest scheduler."""
 
-    def __init__(self, config: Config, wake: Any) -> None:
+    def __init__(self, config: Config) -> None:
         self.engine, self.config = make_engine(config.database.url, durable=False), config
-        self.deliver_wake = threading.Event()
+        self.process_wake, self.deliver_wake = threading.Event(), threading.Event()
         self.deliverer = Deliverer(self.engine, config)
-        self.processor = Worker("mailhub-process", lambda: process_pending(self.engine, config), wake,
+        self.processor = Worker("mailhub-process", lambda: process_pending(self.engine, config), self.process_wake,
                                 after_work=self.deliver_wake.set)
         self.sender = Worker("mailhub-deliver", self.deliverer.run_once, self.deliver_wake)
         self.scheduler: Any = None
@@ -98,17 +98,50 @@ class Workers:
         self.engine.dispose()
 
 
-def run_workers(config: Config, wake: Any, stop: Any, log_level: int) -> None:
-    """The worker process. It stops when told to, or when the serve process has gone."""
+class Doorbell:
+    """The serve process rings the worker process through a pipe: "new mail" or "stop".
+
+    Not a multiprocessing.Event: its set() waits until every process sleeping in wait() has
+    woken, so a worker killed while it slept (kill -9, the OOM killer, systemd's SIGTERM to the
+    whole group) left the store thread stuck in its next set(), and the listener never again
+    answered 250. A pipe write never waits: when the pipe is full a wake-up is pending anyway,
+    and when the worker is gone the watcher starts another with a new bell."""
+
+    WAKE, STOP = b"w", b"s"
+
+    def __init__(self, mp: Any) -> None:
+        self.reader, self.writer = mp.Pipe(duplex=False)
+        os.set_blocking(self.writer.fileno(), False)
+
+    def ring(self, signal: bytes = WAKE) -> None:
+        try:
+            os.write(self.writer.fileno(), signal)
+        except OSError:  # full, closed, or nobody listening: see the class note
+            pass
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def run_workers(config: Config, bell: Any, log_level: int) -> None:
+    """The worker process. It stops when rung to, or when the pipe closes: the serve process is gone."""
     if log_level:
         logging.basicConfig(level=log_level, format=LOG_FORMAT)
-    workers = Workers(config, wake)
+    workers = Workers(config)
     workers.start()
-    parent = os.getppid()
-    while not stop.wait(IDLE_POLL):
-        if os.getppid() != parent:
+    while True:
+        if not bell.poll(IDLE_POLL):
+            continue
+        try:
+            rung = os.read(bell.fileno(), 4096)
+        except OSError:
+            rung = b""
+        if not rung:
             log.warning("the serve process is gone; stopping the workers")
             break
+        if Doorbell.STOP in rung:
+            break
+        workers.process_wake.set()
     workers.stop()
 
 
@@ -117,8 +150,9 @@ class Service:
         self.config = config
         self.engine = make_engine(config.database.url)
         self._mp = multiprocessing.get_context("spawn")  # a clean interpreter, not a copy of our threads
-        self.wake, self.stopping = self._mp.Event(), self._mp.Event()
-        self.writer = StoreWriter(self.engine, config.server.domain, on_commit=self.wake.set)
+        self.stopping = threading.Event()
+        self.bell: Doorbell | None = None  # the current worker process's
+        self.writer = StoreWriter(self.engine, config.server.domain, on_commit=self._ring)
         self.listener = make_listener(config, Handler(config, GroupDirectory(self.engine), self.writer)) \
             if listen else None
         self.worker: Any = None
@@ -139,11 +173,21 @@ class Service:
         self._watcher = threading.Thread(target=self._watch, name="mailhub-watch", daemon=True)
         self._watcher.start()
 
+    def _ring(self) -> None:
+        bell = self.bell
+        if bell is not None:
+            bell.ring()
+
     def _start_worker(self) -> None:
         log_level = logging.getLogger().level if logging.getLogger().handlers else 0
+        old, bell = self.bell, Doorbell(self._mp)
         self.worker = self._mp.Process(target=run_workers, name="mailhub-workers",
-                                       args=(self.config, self.wake, self.stopping, log_level))
+                                       args=(self.config, bell.reader, log_level))
         self.worker.start()
+        bell.reader.close()  # the child has its own copy now
+        self.bell = bell
+        if old is not None:
+            old.close()
 
     def _watch(self) -> None:
         """Restart the worker process if it dies (killed, out of memory): the listener keeps
@@ -161,10 +205,15 @@ class Service:
         if self.worker is not None:
             self.stopping.set()
             self._watcher.join(timeout=5)
+            if self.bell is not None:
+                self.bell.ring(Doorbell.STOP)
             self.worker.join(timeout=90)
             if self.worker.is_alive():
                 log.error("workers did not stop in time; terminating them")
                 self.worker.terminate()
                 self.worker.join()
             self.worker = None
+        if self.bell is not None:
+            self.bell.close()
+            self.bell = None
         self.engine.dispose()
