@@ -4,18 +4,13 @@ Copies the relay had accepted when the process died, but that were not yet recor
 go out again: that duplicate count is printed, and must stay under what can be in flight."""
 from __future__ import annotations
 
-import os
-import signal
 import smtplib
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 from sqlmodel import Session, select
@@ -24,61 +19,9 @@ from conftest import DOMAIN, Env, Sink, mail, wait_for
 from mailhub.db import make_engine
 from mailhub.deliver import RECORD_EVERY
 from mailhub.models import Message
+from served import Served, serving
 
-MAILHUB = Path(sys.executable).with_name("mailhub")  # the console script this venv installed
 GROUP = f"mentors@{DOMAIN}"
-
-
-class Served:
-    """`mailhub serve` as its own process group, so that SIGKILL takes its worker process too,
-    as an OOM kill or a power cut would."""
-
-    def __init__(self, env: Env, log: Path) -> None:
-        self.env, self.log = env, log
-        self.proc: subprocess.Popen | None = None
-        self.kills = 0
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([str(MAILHUB), "serve", "--config", str(self.env.path)],
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(self._listening, timeout=30, what="mailhub serve to listen")
-
-    def _listening(self) -> bool:
-        assert self.proc is not None and self.proc.poll() is None, f"mailhub serve exited:\n{self.tail()}"
-        try:
-            with socket.create_connection(("127.0.0.1", self.env.port), timeout=1) as s:
-                return s.recv(100).startswith(b"220")
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        self.kills += 1
-
-    def kill_worker(self) -> None:
-        """kill -9 of the worker process alone, as the OOM killer might pick it."""
-        assert self.proc is not None
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        worker = next(int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes())
-        os.kill(worker, signal.SIGKILL)
-
-    def stop(self) -> int | None:
-        """SIGTERM to the whole group, as systemd stops a service; returns the exit status."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-                return None
-        return self.proc.returncode if self.proc is not None else None
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
 
 
 @dataclass
@@ -187,14 +130,12 @@ def check_delivered(env: Env, sink: Sink, msgids: list[str], members: list[str])
 
 
 @pytest.fixture
-def served(tmp_path: Path, sink: Sink):  # noqa: ANN201
-    env = Env(tmp_path, sink.port)
-    s = Served(env, tmp_path / "serve.log")
-    yield s
-    s.stop()
+def served(tmp_path: Path, sink: Sink) -> Iterator[Served]:
+    with serving(tmp_path, sink) as s:
+        yield s
 
 
-def test_kill_during_ingest_from_concurrent_clients_loses_nothing(served: Served, sink: Sink, tmp_path: Path,
+def test_kill_during_ingest_from_concurrent_clients_loses_nothing(served: Served, sink: Sink,
                                                                   capsys: pytest.CaptureFixture):
     env, total, clients = served.env, 1000, 8
     members = ["mia@example.net", "noor@example.net", "oli@example.net"]
