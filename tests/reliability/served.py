@@ -78,9 +78,9 @@ class Served:
 
 
 @contextmanager
-def serving(folder: Path, sink: Sink) -> Iterator[Served]:
+def serving(folder: Path, sink: Sink, extra: str = "") -> Iterator[Served]:
     """A test's own config and database, relaying to `sink`; the process is started by the test."""
-    s = Served(Env(folder, sink.port), folder / "serve.log")
+    s = Served(Env(folder, sink.port, extra), folder / "serve.log")
     try:
         yield s
     finally:

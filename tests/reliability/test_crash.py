@@ -5,6 +5,7 @@ go out again: that duplicate count is printed, and must stay under what can be i
 from __future__ import annotations
 
 import smtplib
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -108,10 +109,10 @@ def kill_when(served: Served, ready: Callable[[], bool], what: str) -> None:
     served.start()
 
 
-def members_csv(folder: Path, count: int) -> tuple[Path, list[str]]:
+def members_csv(folder: Path, count: int, delivery: str = "each") -> tuple[Path, list[str]]:
     emails = [f"member{i:04d}@example.net" for i in range(count)]
     path = folder / "members.csv"
-    path.write_text("email,name\n" + "".join(f"{e},Member {i}\n" for i, e in enumerate(emails)))
+    path.write_text("email,name,delivery\n" + "".join(f"{e},Member {i},{delivery}\n" for i, e in enumerate(emails)))
     return path, emails
 
 
@@ -213,3 +214,31 @@ def test_kill_of_the_worker_process_alone_keeps_the_listener_answering(served: S
                     members)
     assert "worker process exited with code -9" in served.log.read_text()
     assert served.stop() == 0
+
+
+def test_kill_while_digests_go_out_sends_each_reader_one_digest(tmp_path: Path, sink: Sink,
+                                                                capsys: pytest.CaptureFixture):
+    """1,000 daily-digest readers, due at start; the kill lands while the digests go out. After
+    the restart the scheduler runs again and must not queue a second digest for anyone."""
+    with serving(tmp_path, sink, extra="[digest]\ncheck_every = 1\n") as served:
+        env = served.env
+        env.cli("group", "create", "mentors")
+        env.cli("group", "set", "mentors", "--daily", "00:00", "--digest-quiet", "on")
+        csv, readers = members_csv(tmp_path, 1000, delivery="daily")
+        env.cli("member", "import", "mentors", str(csv))
+        with sqlite3.connect(env.config.database.url.removeprefix("sqlite:///")) as db:
+            db.execute("UPDATE members SET created_at = datetime(created_at, '-2 days')")  # joined before 00:00
+        served.start()
+        kill_when(served, lambda: sink.count() >= len(readers) // 4, "a quarter of the digests to go out")
+        sent_before_kill = sink.count()
+        wait_for(lambda: {r for (_, r) in copies(sink)} >= set(readers), timeout=180, what="a digest for everyone")
+        env.drained()
+        time.sleep(2)  # two more scheduler runs after the restart: any second digest would be queued by now
+        env.drained()
+        subjects = {r.message["Subject"] for r in sink.received}
+        duplicates = sink.count() - len(readers)
+        report(capsys, "kill -9 during digest delivery", readers=len(readers), digests_before_the_kill=sent_before_kill,
+               digests_received=sink.count(), duplicated_digests=duplicates)
+        assert len(subjects) == 1  # one issue, whatever was re-sent
+        assert sent_before_kill < len(readers)
+        assert duplicates <= RECORD_EVERY + env.config.delivery.connections
