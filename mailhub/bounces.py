@@ -145,6 +145,9 @@ def on_bounce(session: Session, config: Config, group: Group, message: Message) 
         log.info("mail to %s is not a bounce we recognise; dropped", message.rcpt)
         return "not a bounce: dropped"
     if member is None:
+        # A made-up token, another group's, or a member's who left: nobody to score. Never answered:
+        # the sender of a bounce is no person, and a forged one would turn an answer into backscatter.
+        log.info("%s bounce to %s names no member of %s; dropped", kind, message.rcpt, group.name)
         return f"{kind} bounce for no current member: dropped"
     record_bounce(session, config, group, member, kind, message.received_at)
     return f"{kind} bounce for {member.email}: score {member.bounce_score:g}"

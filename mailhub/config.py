@@ -69,6 +69,9 @@ class ThreadingConfig:
 class LimitsConfig:
     replies_per_day: int = 10  # automatic mails to one address per day (confirmations, answers)
     confirm_days: float = 7.0  # how long a join or leave confirmation stays valid
+    # How long a moderator's notice of a held post, or an owner's of a join to approve, can be
+    # answered; the post stays held after it (see moderation.py), a late answer gets a fresh notice.
+    hold_days: float = 14.0
 
 
 @dataclass(frozen=True)

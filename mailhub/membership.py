@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import timedelta
-from typing import Optional
+from typing import Any, Optional
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
 from mailhub.commands import clean_text
-from mailhub.config import Config
+from mailhub.config import Config, LimitsConfig
 from mailhub.db import insert_ignoring_duplicates
 from mailhub.models import DIGESTS, DigestMark, Group, Member, Outbox, Token, TopicPref, utcnow
 from mailhub.notices import answer, notify
@@ -23,9 +23,20 @@ log = logging.getLogger(__name__)
 NAME_LIMIT = 100  # a display name taken from the From header of a join request
 
 
+# Tokens that wait for the group's owners or moderators; the others wait for the person the
+# token is about, who asked a moment ago.
+FOR_THE_GROUP = ("approve", "moderate")
+
+
 def new_token() -> str:
-    """Unguessable, and fits an address's +token (router._LOCAL)."""
+    """Unguessable (128 random bits), and fits an address's +token (router._LOCAL)."""
     return secrets.token_urlsafe(16)
+
+
+def lifetime(purpose: str, limits: LimitsConfig) -> timedelta:
+    """How long a token of `purpose` can act. A join or leave confirmation is answered within
+    minutes or never; owners and moderators answer when they find time, so theirs last longer."""
+    return timedelta(days=limits.hold_days if purpose in FOR_THE_GROUP else limits.confirm_days)
 
 
 def new_member(group: Group, email: str, name: str = "", role: str = "member", delivery: str = "each",
@@ -64,11 +75,10 @@ def set_delivery(session: Session, member: Member, delivery: str) -> None:
 
 
 def make_token(session: Session, config: Config, group: Group, purpose: str, email: str = "", name: str = "",
-               message_pk: Optional[int] = None, expires: bool = True) -> Token:
+               message_pk: Optional[int] = None) -> Token:
     now = utcnow()
     token = Token(token=new_token(), group_id=group.id, purpose=purpose, email=email, name=name,
-                  message_pk=message_pk, created_at=now,
-                  expires_at=now + timedelta(days=config.limits.confirm_days) if expires else None)
+                  message_pk=message_pk, created_at=now, expires_at=now + lifetime(purpose, config.limits))
     session.add(token)
     session.flush()
     return token
@@ -79,20 +89,25 @@ def token_address(config: Config, group: Group, token: Token) -> str:
 
 
 def find_token(session: Session, group: Group, text: str) -> Optional[Token]:
+    """Only the group of the address it came to: another group's token is unknown here."""
     return session.exec(select(Token).where(Token.token == text, Token.group_id == group.id)).first()
 
 
 def expired(token: Token) -> bool:
-    return token.expires_at is not None and token.expires_at <= utcnow()
+    # A row from before tokens always expired has none: it counts as expired, never as forever.
+    return token.expires_at is None or token.expires_at <= utcnow()
 
 
 def _pending(session: Session, group: Group, purpose: str, email: str) -> Optional[Token]:
-    """A request still waiting for this address: asking again re-sends it rather than piling up tokens."""
-    found = session.exec(select(Token).where(Token.group_id == group.id, Token.purpose == purpose,
-                                             Token.email == email)).first()
-    if found is not None and expired(found):
-        session.delete(found)
-        return None
+    """A request still waiting for this address: asking again re-sends it rather than piling up
+    tokens. Expired ones are dropped, so the person can start again."""
+    found = None
+    for token in session.exec(select(Token).where(Token.group_id == group.id, Token.purpose == purpose,
+                                                  Token.email == email)).all():
+        if expired(token):
+            session.delete(token)
+        elif found is None:
+            found = token
     return found
 
 
@@ -106,7 +121,8 @@ def request_join(session: Session, config: Config, group: Group, email: str, nam
     token = _pending(session, group, "approve", email)
     if token is not None:
         return "await_approval"
-    token = _pending(session, group, "join", email) or make_token(session, config, group, "join", email, name)
+    token = _pending(session, group, "join", email) or make_token(session, config, group, "join", email,
+                                                                   clean_text(name, NAME_LIMIT))
     answer(session, config, group, email, key, "confirm_join.txt", in_reply_to=in_reply_to,
            reply_to=token_address(config, group, token), token=token.token)
     return "join_confirm_sent"
@@ -143,11 +159,24 @@ def confirm(session: Session, config: Config, group: Group, token: Token, key: s
                         group.name)
         for owner in group_owners:
             notify(session, config, group, owner.email, f"approve:{approval.id}:{owner.id}", "approve_join.txt",
-                   reply_to=token_address(config, group, approval), email=token.email, name=token.name)
+                   **_approval(config, group, approval))
         answer(session, config, group, token.email, key, "await_approval.txt")
         return "await_approval"
     admit(session, config, group, token.email, token.name, key)
     return "joined"
+
+
+def _approval(config: Config, group: Group, approval: Token, renewed: bool = False) -> dict[str, Any]:
+    """What approve_join.txt needs."""
+    return {"reply_to": token_address(config, group, approval), "email": approval.email, "name": approval.name,
+            "renewed": renewed, "days": f"{config.limits.hold_days:g}"}
+
+
+def renew_approval(session: Session, config: Config, group: Group, old: Token, owner: str, key: str) -> None:
+    """An owner answered a join approval after it expired: that answer does nothing, and this owner
+    (at their own address, whoever wrote) gets a fresh notice to answer instead."""
+    approval = make_token(session, config, group, "approve", old.email, old.name)
+    answer(session, config, group, owner, key, "approve_join.txt", **_approval(config, group, approval, renewed=True))
 
 
 def admit(session: Session, config: Config, group: Group, email: str, name: str, key: str) -> Member:

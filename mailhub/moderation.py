@@ -1,15 +1,19 @@
-"""Held posts: tell each moderator and the sender, and carry out a verdict given by mail or CLI."""
+"""Held posts: tell each moderator and the sender, and carry out a verdict given by mail or CLI.
+
+A moderator's notice can be answered for `limits.hold_days`. The post itself stays held after
+that, as in Mailman 3 (whose `max_days_to_hold` is off by default): dropping a member's post
+because nobody looked in time loses it without a word. `mailhub held list` shows it, and a
+moderator who answers an expired notice gets a fresh one."""
 from __future__ import annotations
 
-from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from mailhub.commands import Verdict
 from mailhub.config import Config
 from mailhub.fanout import Rosters
-from mailhub.membership import make_token, token_address
+from mailhub.membership import expired, make_token, token_address
 from mailhub.models import TRUSTED, Group, Member, Message, Token, utcnow
 from mailhub.notices import answer, notify
 from mailhub.parse import parse_message
@@ -27,19 +31,36 @@ def hold(session: Session, config: Config, group: Group, message: Message, reaso
     """Hold a post: every moderator gets one notice they can answer, the sender hears at most
     once a day that their post waits."""
     message.state, message.reason = "held", reason
-    token = session.exec(select(Token).where(Token.message_pk == message.id, Token.purpose == "moderate")).first()
-    if token is None:
-        token = make_token(session, config, group, "moderate", message.from_addr, message.from_name,
-                           message_pk=message.id, expires=False)
-    text = message.new_text or message.body_text
+    tokens = session.exec(select(Token).where(Token.message_pk == message.id, Token.purpose == "moderate")).all()
+    token = next((t for t in tokens if not expired(t)), None) or _moderate_token(session, config, group, message)
     for moderator in moderators(session, group):
         notify(session, config, group, moderator.email, f"held:{message.id}:{moderator.id}", "held.txt",
-               reply_to=token_address(config, group, token), message=message, reason=reason,
-               text=text[:EXCERPT], cut=len(text) > EXCERPT)
+               **_notice(config, group, message, token))
     if message.from_addr:
         answer(session, config, group, message.from_addr,
                f"awaiting:{group.id}:{message.from_addr}:{utcnow().date()}", "awaiting.txt",
                in_reply_to=message.message_id, subject=message.subject)
+
+
+def _moderate_token(session: Session, config: Config, group: Group, message: Message) -> Token:
+    return make_token(session, config, group, "moderate", message.from_addr, message.from_name, message_pk=message.id)
+
+
+def _notice(config: Config, group: Group, message: Message, token: Token, renewed: bool = False) -> dict[str, Any]:
+    """What held.txt needs."""
+    text = message.new_text or message.body_text
+    return {"reply_to": token_address(config, group, token), "message": message, "reason": message.reason,
+            "text": text[:EXCERPT], "cut": len(text) > EXCERPT, "renewed": renewed,
+            "days": f"{config.limits.hold_days:g}"}
+
+
+def renew_notice(session: Session, config: Config, group: Group, message: Message, moderator: str,
+                 key: str) -> None:
+    """A moderator answered a notice after it expired: that answer does nothing (the notice may
+    have been forwarded, and From can be forged), and this moderator gets a fresh notice at their
+    own address. The old token stays, so other moderators' late answers are recognised too."""
+    token = _moderate_token(session, config, group, message)
+    answer(session, config, group, moderator, key, "held.txt", **_notice(config, group, message, token, renewed=True))
 
 
 def tell_rejected(session: Session, config: Config, group: Group, message: Message, reason: str) -> None:
@@ -56,9 +77,6 @@ def decide_held(session: Session, config: Config, message: Message, verdict: Ver
     group = session.get(Group, message.group_id)
     if group is None:
         return "not_held"
-    # Other moderators may still answer their notice: for a while they hear who decided first.
-    session.execute(update(Token).where(Token.message_pk == message.id, Token.purpose == "moderate")
-                    .values(expires_at=utcnow() + timedelta(days=config.limits.confirm_days)))
     if verdict.action == "approve":
         publish(session, config, group, message, parse_message(message.raw), Rosters().get(session, group.id))
         message.reason = f"approved by {by}"

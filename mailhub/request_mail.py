@@ -14,10 +14,10 @@ from mailhub.bounces import enable
 from mailhub.commands import Command, clean_text, parse_commands, read_verdict
 from mailhub.config import Config
 from mailhub.fanout import Roster
-from mailhub.membership import (NAME_LIMIT, admit, confirm, expired, find_token, leave_now, member_of, request_join,
-                                request_leave, set_delivery)
+from mailhub.membership import (FOR_THE_GROUP, NAME_LIMIT, admit, confirm, expired, find_token, leave_now, member_of,
+                                renew_approval, request_join, request_leave, set_delivery)
 from mailhub.models import PROFILE_FIELDS, TRUSTED, Group, Member, Message, Token, Topic, TopicPref
-from mailhub.moderation import decide_held
+from mailhub.moderation import decide_held, renew_notice
 from mailhub.notices import answer
 from mailhub.parse import Parsed
 from mailhub.router import address_for, answers_digest
@@ -29,8 +29,8 @@ RECENT_TOPICS = 20
 FOUND_TOPICS = 10
 TOPIC_MAIL_MESSAGES = 100  # `get TOPIC` sends the newest ones when a topic is longer
 PROFILE_LIMITS = {"name": NAME_LIMIT, "organisation": 100, "country": 60, "bio": 500}
-# Settled by the welcome, goodbye or "waiting for approval" mail itself: no list of results.
-SELF_ANSWERING = ("joined", "left", "await_approval")
+# Settled by the welcome, goodbye, "waiting for approval" or fresh notice mail itself: no list of results.
+SELF_ANSWERING = ("joined", "left", "await_approval", "renewed")
 
 
 @dataclass(frozen=True)
@@ -248,22 +248,36 @@ def run_command(req: Request, cmd: Command) -> Result:
 # ---- tokens: confirmations, join approvals, moderators' verdicts -------------------------------
 
 def _verdict_on(req: Request, token: Token, line: str) -> Result:
+    """An owner's answer to a join approval, or a moderator's to a held post. Who may answer is
+    checked first: nobody else learns whether the token is alive or what became of the post."""
     role = req.roster.role_of(req.sender)
     needed = ("owner",) if token.purpose == "approve" else TRUSTED
     if role not in needed:
         return Result(line, "not_allowed")
+    held = req.session.get(Message, token.message_pk) if token.purpose == "moderate" and token.message_pk else None
+    if token.purpose == "moderate" and held is None:
+        req.session.delete(token)
+        return Result(line, "not_held")
+    if held is not None and held.state != "held":
+        return Result(line, "not_held", {"decided": held.reason})
+    if expired(token):
+        key = req.key(f"renewed:{token.id}")
+        if held is not None:
+            renew_notice(req.session, req.config, req.group, held, req.sender, key)
+        else:
+            renew_approval(req.session, req.config, req.group, token, req.sender, key)
+        return Result(line, "renewed")
     verdict = read_verdict(req.mail.subject, req.mail.body_text)
     if verdict is None:
         return Result(line, "verdict_unclear", {"purpose": token.purpose})
-    if token.purpose == "moderate":
-        held = req.session.get(Message, token.message_pk) if token.message_pk else None
-        if held is None:
-            req.session.delete(token)
-            return Result(line, "not_held")
+    if held is not None:
         outcome = decide_held(req.session, req.config, held, verdict, req.sender)
         return Result(line, outcome, {"subject": held.subject, "author": held.from_addr, "reason": verdict.reason,
                                       "decided": held.reason})
-    req.session.delete(token)
+    # Every owner's notice about this joiner is settled, renewed ones too: no second owner can
+    # undo the first one's answer.
+    req.session.execute(delete(Token).where(Token.group_id == req.group.id, Token.purpose == "approve",
+                                            Token.email == token.email))
     if verdict.action == "approve":
         if member_of(req.session, req.group, token.email) is None:
             admit(req.session, req.config, req.group, token.email, token.name, req.key(f"welcome:{token.id}"))
@@ -274,13 +288,18 @@ def _verdict_on(req: Request, token: Token, line: str) -> Result:
 
 
 def settle(req: Request, text: str, line: str = "") -> Result:
-    """Act on a token, from its address or a `confirm TOKEN` command."""
+    """Act on a token, from its address or a `confirm TOKEN` command: only in the group whose
+    address it came to, only for the address or post it names (never the sender's, unless the
+    same), and only until it expires."""
     token = find_token(req.session, req.group, text)
     if token is None:
         return Result(line, "token_unknown")
+    if token.purpose in FOR_THE_GROUP:
+        return _verdict_on(req, token, line)
     if expired(token):
         req.session.delete(token)
-        return Result(line, "token_expired")
+        return Result(line, "token_expired", {"purpose": token.purpose,
+                                              "days": f"{req.config.limits.confirm_days:g}"})
     if token.purpose == "enable":
         req.session.delete(token)
         member = member_of(req.session, req.group, token.email)
@@ -288,9 +307,7 @@ def settle(req: Request, text: str, line: str = "") -> Result:
             return Result(line, "not_member")
         enable(req.session, member)
         return Result(line, "enabled")
-    if token.purpose in ("join", "leave"):
-        return Result(line, confirm(req.session, req.config, req.group, token, req.key(f"confirmed:{token.id}")))
-    return _verdict_on(req, token, line)
+    return Result(line, confirm(req.session, req.config, req.group, token, req.key(f"confirmed:{token.id}")))
 
 
 # ---- entry points, by address ------------------------------------------------------------------
@@ -304,16 +321,19 @@ def on_join_address(req: Request) -> str:
 
 
 def on_leave_address(req: Request) -> str:
-    """With a member token (the List-Unsubscribe address) the member leaves at once: only their own
-    copies carry it. Without one, a confirmation goes to the address, as From can be forged."""
+    """With a member token (the List-Unsubscribe address) the member it names leaves at once: only
+    their own copies carry it. Without one, a confirmation goes to the address, as From can be
+    forged; so too with a token that names nobody in this group (another group's, or one from
+    before the member left and joined again, which gave them a new one)."""
     token = req.message.address_token
     if token:
         member = req.session.exec(select(Member).where(Member.token == token,
                                                        Member.group_id == req.group.id)).first()
-        if member is None:
-            return "not_member"  # already gone: nothing to do, nobody to tell
-        leave_now(req.session, req.config, req.group, member, req.key("goodbye"), tell=not req.automatic)
-        return "left"
+        if member is not None:
+            leave_now(req.session, req.config, req.group, member, req.key("goodbye"), tell=not req.automatic)
+            return "left"
+        if req.automatic:
+            return "unknown member token: dropped"  # a mail program's own unsubscribe: nobody to answer
     result = Result("leave", request_leave(req.session, req.config, req.group, req.sender, req.key("confirm"),
                                            req.message.message_id))
     if result.code != "leave_confirm_sent":
