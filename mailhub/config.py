@@ -32,6 +32,15 @@ class ServerConfig:
     tls_cert: str = ""  # PEM certificate chain: with tls_key, the listener offers STARTTLS
     tls_key: str = ""
     require_tls: bool = False  # refuse mail from clients that did not STARTTLS (530)
+    # Abuse limits. Past max_sessions a new connection gets 421 (each session may hold up to
+    # max_message_size in memory, so this also bounds memory); idle_timeout is RFC 5321 4.5.3.2.7's
+    # five minutes; max_commands leaves an MTA room for many messages per connection while ending
+    # RCPT/NOOP/RSET floods and address harvesting; max_line_length is RFC 5321 4.5.3.1.6's 998
+    # bytes, the longest line every relay downstream must take.
+    max_sessions: int = 100
+    idle_timeout: float = 300.0
+    max_commands: int = 1000
+    max_line_length: int = 998
 
 
 @dataclass(frozen=True)
@@ -172,6 +181,26 @@ def _check_digest(digest: DigestConfig) -> None:
         raise ConfigError("'digest.text_budget' and 'digest.html_budget' must be at least 5000 (bytes)")
 
 
+RFC_LINE_LENGTH = 998  # RFC 5321 4.5.3.1.6: 1000 bytes with the CRLF; every server must take it
+SESSION_OVERHEAD = 6  # commands besides RCPT in one message over TLS: EHLO STARTTLS EHLO MAIL DATA QUIT
+
+
+def _check_server_limits(server: ServerConfig) -> None:
+    for key in ("max_sessions", "max_recipients"):
+        if getattr(server, key) < 1:
+            raise ConfigError(f"'server.{key}' must be at least 1")
+    if server.idle_timeout < 1:
+        raise ConfigError(f"'server.idle_timeout' must be at least 1 (second), got {server.idle_timeout:g}")
+    if server.max_line_length < RFC_LINE_LENGTH:
+        raise ConfigError(f"'server.max_line_length' must be at least {RFC_LINE_LENGTH} (bytes, RFC 5321 "
+                          f"4.5.3.1.6), got {server.max_line_length}")
+    least = server.max_recipients + SESSION_OVERHEAD
+    if server.max_commands < least:
+        raise ConfigError(f"'server.max_commands' must be at least {least} ('server.max_recipients' + "
+                          f"{SESSION_OVERHEAD}), so that one message to every allowed recipient fits in a "
+                          f"session; got {server.max_commands}")
+
+
 def _check_tls(server: ServerConfig, base: Path) -> dict[str, str]:
     """The certificate and key paths made absolute, after checking they load together."""
     if not server.tls_cert and not server.tls_key:
@@ -228,6 +257,7 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         raise ConfigError(f"'server.domain' must be a mail domain such as lists.example.org, got {server.domain!r}")
     if not 0 < server.port < 65536:
         raise ConfigError(f"'server.port' must be between 1 and 65535, got {server.port}")
+    _check_server_limits(server)
     parts["server"] = ServerConfig(**{**server.__dict__, "domain": server.domain.lower(),
                                       **_check_tls(server, base)})
     relay: RelayConfig = parts["relay"]

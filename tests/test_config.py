@@ -279,3 +279,31 @@ def test_an_unreadable_digest_schedule_names_the_key(tmp_path: Path, setting: st
 def test_digest_times_default_to_seven_in_the_morning(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, SERVER + DATABASE + RELAY))
     assert (config.digest.daily, config.digest.weekly, config.digest.timezone) == ("07:00", "mon 07:00", "UTC")
+
+
+def test_listener_limits_default_to_what_a_mail_admin_expects(tmp_path: Path) -> None:
+    server = load_config(write(tmp_path, SERVER + DATABASE + RELAY)).server
+    assert (server.max_sessions, server.idle_timeout, server.max_commands, server.max_line_length) == (
+        100, 300.0, 1000, 998)
+
+
+def test_listener_limits_can_be_set(tmp_path: Path) -> None:
+    text = SERVER + "max_sessions = 500\nidle_timeout = 60\nmax_commands = 200\nmax_line_length = 4096\n"
+    server = load_config(write(tmp_path, text + DATABASE + RELAY)).server
+    assert (server.max_sessions, server.idle_timeout, server.max_commands, server.max_line_length) == (
+        500, 60.0, 200, 4096)
+
+
+@pytest.mark.parametrize("setting, fragment", [
+    ("max_sessions = 0", "'server.max_sessions' must be at least 1"),
+    ("max_recipients = 0", "'server.max_recipients' must be at least 1"),
+    ("idle_timeout = 0", "'server.idle_timeout' must be at least 1 (second)"),
+    ("idle_timeout = 0.5", "'server.idle_timeout' must be at least 1 (second)"),
+    ("max_line_length = 500", "'server.max_line_length' must be at least 998"),
+    ("max_commands = 20", "'server.max_commands' must be at least 56"),
+    ("max_recipients = 100\nmax_commands = 100", "'server.max_commands' must be at least 106"),
+    ('max_sessions = "many"', "'server.max_sessions' must be int"),
+    ("idle_timeout = -5", "'server.idle_timeout' must not be negative"),
+])
+def test_a_listener_limit_that_cannot_work_names_the_key(tmp_path: Path, setting: str, fragment: str) -> None:
+    assert fragment in config_error(tmp_path, SERVER + setting + "\n" + DATABASE + RELAY)
