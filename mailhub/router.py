@@ -27,6 +27,10 @@ class AddressError(ValueError):
     """Not an address this service receives mail for; the text is the SMTP reply reason."""
 
 
+class RelayRefused(AddressError):
+    """An address that would have this server pass mail on: another domain, a source route, a %- or !-path."""
+
+
 def group_name_problem(name: str) -> str | None:
     """Why `name` cannot be a group name, or None if it can."""
     if not GROUP_NAME.match(name):
@@ -40,17 +44,25 @@ def group_name_problem(name: str) -> str | None:
 def parse_address(address: str, domain: str) -> Address:
     """Split `local@domain` into group, kind and token; raise AddressError for anything else.
 
-    Source routes, %-hacks, quoted local parts and other domains never parse, so they can
-    never be relayed.
+    Source routes, %-hacks, !-paths, quoted local parts, IP literals and other domains never
+    parse, so they can never be relayed.
     """
     address = address.strip()
-    if address.startswith("<") and address.endswith(">"):
+    if address.startswith("<") != address.endswith(">"):
+        raise AddressError("not a mail address: '<' and '>' do not match")
+    if address.startswith("<"):
         address = address[1:-1]
+    if address.startswith("@"):  # <@relay.example:user@domain>, RFC 5321 4.1.1.3 lets us decline it
+        raise RelayRefused("relay access denied: source routes are not accepted")
     local, at, dom = address.rpartition("@")
     if not at or not local:
         raise AddressError("not a mail address")
     if dom.lower().rstrip(".") != domain:
-        raise AddressError("relay access denied: this server only takes mail for " + domain)
+        raise RelayRefused("relay access denied: this server only takes mail for " + domain)
+    if "%" in local or "!" in local:
+        raise RelayRefused("relay access denied: '%' and '!' routes are not accepted")
+    if local.startswith('"'):
+        raise AddressError("quoted local parts are not accepted")
     base_part, plus, token_part = local.partition("+")
     m = _LOCAL.match(base_part.lower() + plus + token_part)  # tokens are case-sensitive
     if not m:
