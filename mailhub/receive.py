@@ -1,20 +1,27 @@
-"""The SMTP listener: validate recipients, store bytes, answer. It knows nothing of topics or members."""
+"""The SMTP listener: validate recipients, store bytes, answer. It knows nothing of topics or members.
+
+It also holds the limits that keep one client from exhausting the listener ([server] in config.toml):
+concurrent sessions, idle time, commands per session, line length and message size."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import logging
+import resource
 import ssl
 import time
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Optional
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session as SMTPSession
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session as SMTPSession, syntax
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from mailhub.config import Config, ServerConfig
 from mailhub.models import Group
-from mailhub.router import AddressError, parse_address
+from mailhub.router import AddressError, RelayRefused, parse_address
 from mailhub.store import Incoming, StoreWriter
 
 log = logging.getLogger(__name__)
@@ -57,17 +64,22 @@ class Handler:
                           address: str, rcpt_options: list[str]) -> str:
         if len(envelope.rcpt_tos) >= self.config.server.max_recipients:
             return "452 4.5.3 Too many recipients"
+        # aiosmtpd drops a source route and the quotes of "mentors"@D before we see the address;
+        # judge the path as the client wrote it, so neither is taken.
+        written = getattr(server, "rcpt_as_written", "") or address
         try:
-            parsed = parse_address(address, self.config.server.domain)
+            parsed = parse_address(written, self.config.server.domain)
+        except RelayRefused as exc:
+            return f"550 5.7.1 <{printable(written)}>: {exc}"
         except AddressError as exc:
-            return f"550 5.1.1 <{address}>: {exc}"
+            return f"550 5.1.1 <{printable(written)}>: {exc}"
         try:
             group_id = await self.groups.find(parsed.group)
         except Exception as exc:  # noqa: BLE001 - a store problem is temporary for the sender
             log.error("group lookup failed: %s", exc)
             return "451 4.3.0 Temporary problem, please try again later"
         if group_id is None:
-            return f"550 5.1.1 <{address}>: no such group"
+            return f"550 5.1.1 <{printable(address)}>: no such group"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -90,6 +102,187 @@ class Handler:
             return "451 4.3.0 Could not store the message, please try again later"
         return "250 2.0.0 Message accepted"
 
+    async def handle_exception(self, error: Exception) -> str:
+        # aiosmtpd would answer "500 Error: (KeyError) ..." with our internals; nothing was stored,
+        # so the sender should simply try again.
+        log.error("SMTP session failed: %r", error, exc_info=error)
+        return "451 4.3.0 Temporary problem, please try again later"
+
+
+def printable(address: str) -> str:
+    """An address fit to echo in a reply: bytes that are not UTF-8 reach us as surrogates, which
+    would make the reply itself fail to encode."""
+    shown = address.strip().removeprefix("<").removesuffix(">")
+    return shown.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@dataclass(frozen=True)
+class DataLimits:
+    max_bytes: int
+    max_line: int  # bytes, without the line end and the dot added for transparency
+
+
+TOO_BIG, TOO_LONG = "too big", "line too long"
+
+
+async def read_data(reader: asyncio.StreamReader, limits: DataLimits,
+                    heard: Callable[[], None] = lambda: None) -> tuple[bytes, Optional[str]]:
+    """The message after DATA, up to CRLF.CRLF, with CRLF line ends and dots unstuffed; or b"" and
+    TOO_BIG or TOO_LONG. Past a limit the rest is read and dropped, so the answer comes after
+    the end mark, where the client listens for it (RFC 5321 4.2.5).
+
+    A bare LF ends a line like CRLF (Postfix's default), so mail from scripts that write LF
+    only is taken whole instead of as one endless line. The end mark itself must be exactly
+    CRLF "." CRLF: taking LF "." CRLF there is what SMTP smuggling exploits."""
+    lines: list[bytes] = []
+    partial = bytearray()  # a line longer than the reader's buffer, arriving in pieces
+    in_line = tail_cr = False  # the last piece did not end a line / ended in CR
+    after_crlf = True  # the DATA command's own CRLF starts the first line
+    size, problem = 0, None
+    while True:
+        try:
+            piece = await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError as exc:
+            piece = await reader.read(exc.consumed)
+        except asyncio.IncompleteReadError as exc:
+            raise ConnectionResetError("connection closed during DATA") from exc
+        if piece == b".\r\n" and after_crlf and not in_line:
+            return b"".join(lines), problem
+        heard()
+        size += len(piece)
+        if problem is None and size > limits.max_bytes:
+            problem = TOO_BIG
+        if not piece.endswith(b"\n"):
+            in_line, tail_cr = True, piece.endswith(b"\r")
+            if problem is None:
+                partial += piece
+                if len(partial) > limits.max_line + 2:  # + a stuffed dot and a CR
+                    problem = TOO_LONG
+        else:
+            after_crlf = piece.endswith(b"\r\n") or (piece == b"\n" and tail_cr)
+            line = bytes(partial) + piece if partial else piece
+            text = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+            partial.clear()
+            in_line = tail_cr = False
+            text = text[1:] if text.startswith(b".") else text
+            if problem is None and len(text) > limits.max_line:
+                problem = TOO_LONG
+            if problem is None:
+                lines.append(text + b"\r\n")
+        if problem is not None:  # drop what was read: a refused mail must not hold memory
+            lines.clear()
+            partial.clear()
+
+
+@dataclass
+class SessionCount:
+    """Open sessions of one listener. Only the listener's event loop touches it, so no lock."""
+
+    limit: int
+    open: int = 0
+
+    def enter(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def leave(self) -> None:
+        self.open -= 1
+
+
+class LimitedSMTP(SMTP):
+    """aiosmtpd's SMTP session with mailhub's limits. It overrides a few of aiosmtpd's private
+    methods (_handle_client, _timeout_cb, _smtp_methods), checked against aiosmtpd 1.4."""
+
+    def __init__(self, handler: Any, server: ServerConfig, sessions: SessionCount, **kwargs: Any) -> None:
+        # aiosmtpd keeps these per-command limits in one dict shared by every session, cleared by each
+        # new connection and grown by each EHLO; each session needs its own.
+        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
+        super().__init__(handler, data_size_limit=server.max_message_size, timeout=server.idle_timeout, **kwargs)
+        self.limits = DataLimits(server.max_message_size, server.max_line_length)
+        self.max_commands, self.sessions = server.max_commands, sessions
+        self.admitted, self.commands, self.rcpt_as_written = False, 0, ""
+        self._last_heard = float("-inf")  # when message data last came
+        self._smtp_methods = {name: self._counted(name, method) for name, method in self._smtp_methods.items()}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None:  # not the STARTTLS upgrade of a session already counted
+            self.admitted = self.sessions.enter()
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Optional[Exception]) -> None:
+        if self.admitted:
+            self.admitted = False
+            self.sessions.leave()
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        if not self.admitted:
+            log.warning("%r refused: %d sessions open", self.session.peer, self.sessions.open)
+            await self.push("421 4.7.0 Too many connections, try again later")
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+    def _timeout_cb(self) -> None:
+        # Commands restart aiosmtpd's timer; message data only notes the time it came (see _heard),
+        # so a big mail on a slow line is not cut off, at the cost of one float per line.
+        quiet = self.loop.time() - self._last_heard
+        if quiet < self._timeout_duration:
+            self._reset_timeout(self._timeout_duration - quiet)
+            return
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(f"421 4.4.2 {self.hostname} Idle timeout, closing connection\r\n".encode())
+        super()._timeout_cb()
+
+    def _counted(self, name: str, method: Callable[[str], Awaitable[None]]) -> Callable[[str], Awaitable[None]]:
+        @functools.wraps(method)  # keeps the help text aiosmtpd's HELP reads from the method
+        async def run(arg: str) -> None:
+            if self.transport is None or self.transport.is_closing():
+                return  # commands the client sent ahead before we closed
+            self.commands += 1
+            if self.commands > self.max_commands and name != "QUIT":
+                log.warning("%r closed after %d commands", self.session.peer, self.max_commands)
+                await self.push(f"421 4.7.0 Too many commands (limit {self.max_commands} per session), "
+                                "closing connection")
+                self.transport.close()
+                return
+            await method(arg)
+        return run
+
+    async def smtp_RCPT(self, arg: str) -> None:
+        self.rcpt_as_written = next(iter((arg or "").partition(":")[2].split()), "")
+        await super().smtp_RCPT(arg)
+
+    def _heard(self) -> None:
+        self._last_heard = self.loop.time()
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        # aiosmtpd's own DATA takes only CRLF as a line end (a bare-LF mail is one long line, refused
+        # past 1,001 bytes with "500 Line too long") and answers 500/552 without saying the limit.
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        content, problem = await read_data(self._reader, self.limits, self._heard)
+        if problem == TOO_BIG:
+            status = f"552 5.3.4 Message too big (limit {self.limits.max_bytes} bytes)"
+        elif problem == TOO_LONG:
+            status = (f"552 5.6.0 Line too long (limit {self.limits.max_line} bytes per line, RFC 5321 "
+                      "4.5.3.1.6); wrap the text or send it as an attachment")
+        else:
+            self.envelope.content = self.envelope.original_content = content
+            status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
 
 def tls_context(server: ServerConfig) -> Optional[ssl.SSLContext]:
     if not server.tls_cert:
@@ -99,17 +292,46 @@ def tls_context(server: ServerConfig) -> Optional[ssl.SSLContext]:
     return context
 
 
+FILES_BESIDES_SESSIONS = 100  # database, log, worker pipes, the listening socket
+
+
+def make_room_for_sessions(sessions: int) -> None:
+    """Each session holds a socket: raise the soft open-files limit to what max_sessions needs,
+    as far as the hard limit allows, so a full listener does not fail in accept() instead of
+    answering 421."""
+    need = sessions + FILES_BESIDES_SESSIONS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < need:
+        log.warning("the open-files limit (%d) is too low for server.max_sessions = %d; raise it "
+                    "(ulimit -n %d) or lower max_sessions", target, sessions, need)
+
+
+class Listener(Controller):
+    def __init__(self, handler: Handler, server: ServerConfig, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        # not `self.server`: Controller keeps its asyncio server there
+        self.limits, self.sessions = server, SessionCount(server.max_sessions)
+
+    def factory(self) -> LimitedSMTP:
+        return LimitedSMTP(self.handler, self.limits, self.sessions, **self.SMTP_kwargs)
+
+
 def make_listener(config: Config, handler: Handler) -> Controller:
-    return Controller(
+    make_room_for_sessions(config.server.max_sessions)
+    return Listener(
         handler,
+        config.server,
         hostname=config.server.host,
         port=config.server.port,
         server_hostname=config.server.domain,
-        data_size_limit=config.server.max_message_size,
         ident="mailhub",
         enable_SMTPUTF8=True,
         decode_data=False,
-        timeout=300,
         tls_context=tls_context(config.server),
         require_starttls=config.server.require_tls,
     )
