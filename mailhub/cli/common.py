@@ -23,9 +23,25 @@ from mailhub.schedule import ScheduleError
 from mailhub.router import AddressError, normalize_email
 
 
+def has_control(text: str) -> bool:
+    """Control characters and Unicode line/paragraph separators: each could break a mail header
+    (or a terminal line) in two. A tab cannot."""
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") and c != "\t" for c in text)
+
+
+def escaped(text: str) -> str:
+    """`text` on one line, whatever it quotes back (an option's value, a CSV field, a database
+    error): control characters are shown escaped, as `\\n`."""
+    return "".join(c.encode("unicode_escape").decode("ascii") if has_control(c) else c for c in text)
+
+
+def error_line(message: str) -> str:
+    return f"error: {escaped(message)}"
+
+
 def fail(message: str) -> NoReturn:
     """A one-line error for the person at the terminal, and exit status 1."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(error_line(message), err=True)
     raise typer.Exit(1)
 
 
@@ -113,8 +129,8 @@ def when(value: Optional[datetime]) -> Optional[str]:
 
 
 def one_line(text: str, what: str) -> str:
-    # Control characters and Unicode line/paragraph separators could break a mail header.
-    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") and c != "\t" for c in text):
+    """Every option that can reach a mail header or a template goes through this."""
+    if has_control(text):
         fail(f"{what} must be one line without control characters")
     return text.strip()
 

@@ -92,7 +92,7 @@ def group_create(
         fail(f"invalid group name '{name}': {problem}")
     choice(policy, POLICIES, "policy")
     choice(join_policy, JOIN_POLICIES, "join policy")
-    title, description = one_line(title, "--title"), description.strip()
+    title, description = one_line(title, "--title"), one_line(description, "--description")
     with opened(config) as (cfg, session):
         if session.exec(select(Group).where(Group.name == name)).first():
             fail(f"group '{name}' already exists")
@@ -178,7 +178,7 @@ def group_set(
     values = {"policy": policy, "join_policy": join_policy, "who": who,
               "rate_limit": _rate_limit(rate_limit) if rate_limit is not None else None,
               "title": one_line(title, "--title") if title is not None else None,
-              "description": description.strip() if description is not None else None,
+              "description": one_line(description, "--description") if description is not None else None,
               "subject_prefix": one_line(subject_prefix, "--subject-prefix") if subject_prefix is not None else None,
               "max_attachment_size": _size(max_attachment_size) if max_attachment_size is not None else None}
     switches = {"new_member_moderation": new_member_moderation, "include_author": include_author,

@@ -20,6 +20,7 @@ from mailhub.cli.common import (
     ConfigOpt,
     JsonOpt,
     address_arg,
+    error_line,
     fail,
     find_group,
     load,
@@ -161,8 +162,8 @@ def main() -> None:
     try:
         app()
     except (ConfigError, StoreError, IntegrityError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(error_line(str(exc)), err=True)
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - never a traceback at the terminal
-        typer.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
+        typer.echo(error_line(f"unexpected {type(exc).__name__}: {exc}"), err=True)
         sys.exit(1)

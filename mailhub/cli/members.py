@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -13,9 +14,11 @@ from mailhub.cli.common import (
     JsonOpt,
     address_arg,
     choice,
+    escaped,
     fail,
     find_group,
     find_member,
+    has_control,
     on_off,
     one_line,
     opened,
@@ -76,8 +79,8 @@ def import_problem(row: dict[str, Any], seen: set[str]) -> tuple[Optional[str], 
     name = (row.get("name") or "").strip()
     role = (row.get("role") or "").strip().lower() or "member"
     delivery = (row.get("delivery") or "").strip().lower() or "each"
-    if any(ord(c) < 32 for c in name):
-        return "name contains control characters", None
+    if has_control(name):
+        return "name contains control characters or a line break", None
     if role not in ROLES:
         return f"unknown role '{role}' (choose {', '.join(ROLES)})", None
     if delivery not in DELIVERIES:
@@ -99,7 +102,9 @@ def member_import(group: str, file: Annotated[Path, typer.Argument(metavar="FILE
         fail(f"file not found: {file}")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {file}: {exc}")
-    reader = csv.DictReader(text.splitlines())
+    # Lines end only at CR/LF: a quoted name that holds a line break (a spreadsheet cell, or
+    # \u2028) stays in its field, where the row is refused, instead of being cut into two rows.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "email" not in header:
         fail(f"{file}: the first line must be the header email,name,role,delivery")
@@ -125,7 +130,7 @@ def member_import(group: str, file: Annotated[Path, typer.Argument(metavar="FILE
             added += 1
         session.commit()
     for p in problems:
-        typer.echo(p, err=True)
+        typer.echo(escaped(p), err=True)
     typer.echo(f"added {added} member(s) to {g.name}" + (f"; {len(problems)} row(s) skipped" if problems else ""))
     if problems:
         raise typer.Exit(1)
