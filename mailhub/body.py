@@ -33,7 +33,7 @@ from inscriptis.html_properties import Display
 from inscriptis.model.config import ParserConfig
 from inscriptis.model.html_element import HtmlElement
 
-__all__ = ["Attachment", "extract_body"]
+__all__ = ["Attachment", "Body", "decode_words", "extract_body", "read_body", "read_headers"]
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +93,39 @@ class Attachment:
     part: int = field(default=-1, compare=False)
 
 
-def extract_body(raw: bytes) -> tuple[str, tuple[Attachment, ...]]:
-    """Readable plain text of a stored message and the attachments it carries. Never raises."""
+@dataclass(frozen=True)
+class Body:
+    text: str
+    attachments: tuple[Attachment, ...]
+    # What made the walk stop before the end of the MIME tree ("more than 500 MIME parts"); ""
+    # when all of it was read. The text and attachments then miss what lies beyond the limit.
+    over_limit: str = ""
+
+
+def read_body(raw: bytes) -> Body:
+    """Readable plain text of a stored message, the attachments it carries, and whether the MIME
+    tree was larger than the walk reads. Never raises."""
     try:
         raw = raw if isinstance(raw, bytes) else _as_bytes(raw)
         walk = _Walk()
         found = walk.part(raw, "text/plain", 0)
         text = "\n\n".join(p for p in (_render(piece) for piece in found.pieces) if p)
-        return _tidy(text), tuple(found.attachments)
+        return Body(_tidy(text), tuple(found.attachments), walk.over_limit)
     except Exception as exc:  # noqa: BLE001 - bad MIME must not stop processing
         log.warning("body extraction failed, keeping raw text: %s", exc)
-        return _raw_fallback(raw), ()
+        return Body(_raw_fallback(raw), ())
+
+
+def extract_body(raw: bytes) -> tuple[str, tuple[Attachment, ...]]:
+    """Readable plain text of a stored message and the attachments it carries. Never raises."""
+    body = read_body(raw)
+    return body.text, body.attachments
+
+
+def read_headers(raw: bytes) -> Message:
+    """The header block of a message, 8-bit values decoded as UTF-8 (RFC 6532) or, failing that,
+    Windows-1252. Reads no further than the blank line, so the size of the body costs nothing."""
+    return _split_headers(raw)[0]
 
 
 # --- the MIME walk ------------------------------------------------------------------------------
@@ -128,9 +150,14 @@ class _Found:
 class _Walk:
     def __init__(self) -> None:
         self.parts_left = MAX_PARTS
+        self.over_limit = ""
 
     def part(self, chunk: bytes, default_type: str, depth: int) -> _Found:
-        if depth > MAX_DEPTH or self.parts_left <= 0:
+        if depth > MAX_DEPTH:
+            self.over_limit = self.over_limit or f"MIME parts nested more than {MAX_DEPTH} levels deep"
+            return _Found()
+        if self.parts_left <= 0:
+            self.over_limit = self.over_limit or f"more than {MAX_PARTS} MIME parts"
             return _Found()
         number = MAX_PARTS - self.parts_left
         self.parts_left -= 1
@@ -290,7 +317,7 @@ def _filename(headers: Message) -> str:
         name = headers.get_filename() or ""
     except Exception:  # noqa: BLE001 - a malformed parameter list means no name
         name = ""
-    return _clean_filename(_decode_words(name))
+    return _clean_filename(decode_words(name))
 
 
 def _location_name(headers: Message) -> str:
@@ -314,7 +341,7 @@ def _meta_charset(data: bytes) -> str | None:
 
 def _forwarded_subject(data: bytes) -> str:
     headers, _ = _split_headers(data[:65536])
-    return _decode_words(str(headers.get("Subject") or ""))
+    return decode_words(str(headers.get("Subject") or ""))
 
 
 # --- decoding -----------------------------------------------------------------------------------
@@ -429,18 +456,25 @@ def _guess_codec(data: bytes) -> str:
     return "latin-1"
 
 
-def _decode_words(value: str) -> str:
-    """RFC 2047 encoded words, which many clients use in filenames against RFC 2231."""
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words to text (in headers, and in filenames, where many clients use them
+    against RFC 2231). A charset that is unknown, not a text encoding or wrong is guessed at, as
+    for a body: never an error."""
     if "=?" not in value:
         return value
     try:
         chunks = email.header.decode_header(value)
     except Exception:  # noqa: BLE001 - a malformed encoded word is left as written
         return value
-    return "".join(
-        _decode_text(chunk, charset) if isinstance(chunk, bytes) else chunk
-        for chunk, charset in chunks
-    )
+    return "".join(_word_text(chunk, charset) for chunk, charset in chunks)
+
+
+def _word_text(chunk: bytes | str, charset: str | None) -> str:
+    if isinstance(chunk, str):
+        return chunk
+    if charset is None:  # text around the encoded words, which decode_header encodes this way
+        return chunk.decode("raw-unicode-escape", "replace")
+    return _decode_text(chunk, charset)
 
 
 def _as_bytes(raw: object) -> bytes:

@@ -3,18 +3,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email
-import email.header
 import email.utils
 import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message as EmailMessage
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
-from mailhub.body import Attachment, extract_body
+from mailhub.body import Attachment, decode_words, read_body, read_headers
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +32,15 @@ class Parsed:
     body_text: str
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
     thread_index: str = ""  # Outlook's conversation id, hex; "" when absent
+    mime_over_limit: str = ""  # what of the MIME tree was too large to read (body.Body.over_limit)
 
 
 def decode_header(value: str | None) -> str:
-    """RFC 2047 words to text; undecodable bytes become replacement characters, never errors."""
+    """RFC 2047 words to text, whitespace runs made one space; unknown or wrong charsets are
+    guessed at like a body's, never an error."""
     if not value:
         return ""
-    value = str(value)
-    try:
-        parts = email.header.decode_header(value)
-    except Exception:  # noqa: BLE001 - a malformed encoded word is left as written
-        return " ".join(value.split())
-    out = []
-    for chunk, charset in parts:
-        if isinstance(chunk, bytes):
-            try:
-                out.append(chunk.decode(charset or "ascii", errors="replace"))
-            except LookupError:
-                out.append(chunk.decode("utf-8", errors="replace"))
-        else:
-            out.append(chunk)
-    return " ".join("".join(out).split())
+    return " ".join(decode_words(str(value)).split())
 
 
 def message_ids(value: str | None) -> tuple[str, ...]:
@@ -91,10 +75,6 @@ def header_message_id(headers: EmailMessage) -> str:
     return ids[0][:255] if ids else ""
 
 
-def read_headers(raw: bytes) -> EmailMessage:
-    return BytesHeaderParser(policy=compat32).parsebytes(raw)
-
-
 def _date(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -110,7 +90,7 @@ def _date(value: str | None) -> datetime | None:
 def parse_message(raw: bytes) -> Parsed:
     headers = read_headers(raw)
     name, addr = email.utils.parseaddr(str(headers.get("From") or ""))
-    text, attachments = extract_body(raw)
+    body = read_body(raw)
     return Parsed(
         message_id=header_message_id(headers),
         from_addr=addr.strip().lower(),
@@ -122,7 +102,8 @@ def parse_message(raw: bytes) -> Parsed:
         auto_submitted=decode_header(headers.get("Auto-Submitted")).lower(),
         precedence=decode_header(headers.get("Precedence")).lower(),
         date=_date(headers.get("Date")),
-        body_text=text,
-        attachments=attachments,
+        body_text=body.text,
+        attachments=body.attachments,
         thread_index=conversation_id(headers.get("Thread-Index")),
+        mime_over_limit=body.over_limit,
     )

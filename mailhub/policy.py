@@ -60,6 +60,16 @@ def no_sender(ctx: PostContext) -> Optional[Decision]:
     return None
 
 
+def too_complex(ctx: PostContext) -> Optional[Decision]:
+    """Past the MIME depth or part limit mailhub cannot read the whole mail, so the archive, digests
+    and text-only copies would silently miss its end; mail servers refuse such mail for the same
+    reason (Postfix: mime_nesting_limit). The sender hears what to change."""
+    if ctx.mail.mime_over_limit:
+        return Decision(REJECT, f"it has {ctx.mail.mime_over_limit}, more than a list can pass on. Send it "
+                                "again with fewer attachments, or as a new mail rather than forwarded inside others")
+    return None
+
+
 def reply_to_digest(ctx: PostContext) -> Optional[Decision]:
     """A digest covers many topics: posting a reply to it would start a topic called
     "Re: Weekly digest". The sender is told how to answer the topic they meant."""
@@ -105,8 +115,8 @@ def over_rate_limit(ctx: PostContext) -> Optional[Decision]:
 
 # Mail nobody should answer or act on, whatever it says.
 SCREENS: tuple[Rule, ...] = (from_this_list, auto_generated, no_sender)
-RULES: tuple[Rule, ...] = (*SCREENS, reply_to_digest, moderated_group, non_member, moderated_member, new_member,
-                           over_rate_limit)
+RULES: tuple[Rule, ...] = (*SCREENS, too_complex, reply_to_digest, moderated_group, non_member, moderated_member,
+                           new_member, over_rate_limit)
 
 
 def decide(ctx: PostContext, rules: tuple[Rule, ...] = RULES) -> Decision:
