@@ -7,17 +7,19 @@ import email
 import email.utils
 import io
 import logging
+import re
 from dataclasses import dataclass
 from email.charset import BASE64, QP, Charset
 from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message as EmailMessage
 from email.mime.text import MIMEText
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
 
 from mailhub.attachments import attachment_line, attachment_ref, matching_part
-from mailhub.body import Attachment, extract_body
+from mailhub.body import Attachment, extract_body, read_headers
 from mailhub.notices import render
 from mailhub.parse import decode_header
 from mailhub.router import address_for, list_id
@@ -32,6 +34,8 @@ DROPPED = ("Bcc", "Return-Path", "DKIM-Signature", "X-Original-To", "Delivered-T
            "List-Subscribe", "List-Archive", "List-Owner", "X-Original-From", "ARC-Seal",
            "ARC-Message-Signature", "ARC-Authentication-Results")
 _WIRE = compat32.clone(linesep="\r\n")
+# Where str.splitlines() breaks a line but RFC 5322 does not (CR and LF are handled by the parser).
+_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 # The headers that describe a body rather than the message: they move with the body.
 _BODY_HEADERS = ("Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Content-Description")
 
@@ -182,26 +186,43 @@ def _split(data: bytes) -> CopyTemplate:
     return CopyTemplate(head=head + b"\r\n", body=b"\r\n" + body)
 
 
-def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False) -> CopyTemplate:
-    """The copy every member gets; with `plain`, the text-only one (no HTML part, attachments
-    named instead of sent) with the same headers and footer. Attachments over the group's size limit
-    are named instead of sent in both."""
-    msg = email.message_from_bytes(raw, policy=compat32)
-    author_name, author_addr = email.utils.parseaddr(str(msg.get("From") or ""))
-    author_name = decode_header(author_name)
+def _one_line(text: str) -> str:
+    """Printable text on one line: a name or subject from the author's mail cannot break the
+    header it goes into."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def _one_line_headers(msg: EmailMessage) -> None:
+    """Make every header value one logical line for the email package, which folds a header at
+    anything str.splitlines() splits at: after a vertical tab or form feed the rest of the value
+    would start a line without leading space, which ends the header block early and pushes the
+    list's own headers into the body."""
+    items = list(msg.raw_items())
+    if not any(isinstance(value, str) and _LINE_BREAKS.search(value) for _, value in items):
+        return
+    for name in {name for name, _ in items}:
+        del msg[name]
+    for name, value in items:  # the same order, raw values (8-bit bytes) kept
+        msg[name] = _LINE_BREAKS.sub(" ", value) if isinstance(value, str) else value
+
+
+def _list_headers(msg: EmailMessage, info: ListInfo, author: tuple[str, str], subject: str) -> None:
+    """Turn the author's headers into the list copy's: private ones dropped, From rewritten, the
+    subject prefixed, the list's own added."""
+    _one_line_headers(msg)
+    author_name, author_addr = author
     post = address_for(info.name, info.domain)
     for name in DROPPED:
         del msg[name]
     if info.from_rewrite:
         original_from = msg.get("From")
         del msg["From"]
-        display = f"{author_name or author_addr.split('@')[0]} via {info.name}"
+        display = _one_line(f"{author_name or author_addr.split('@')[0]} via {info.name}")
         msg["From"] = email.utils.formataddr((display, post), charset="utf-8")
         if original_from:
             msg["X-Original-From"] = original_from
-    subject = decode_header(msg.get("Subject"))
     del msg["Subject"]
-    msg["Subject"] = header_value(prefixed_subject(subject, info.prefix))
+    msg["Subject"] = header_value(_one_line(prefixed_subject(subject, info.prefix)))
     if "Message-ID" not in msg:
         msg["Message-ID"] = f"<{info.message_id}>"
     msg["Reply-To"] = f"<{address_for(info.name, info.domain, token=info.topic_key)}>"
@@ -210,24 +231,56 @@ def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False)
     msg["List-Post"] = f"<mailto:{post}>"
     msg["List-Help"] = f"<mailto:{address_for(info.name, info.domain, 'request')}?subject=help>"
     msg["Precedence"] = "list"
-    footer = render(templates, "footer.txt", group=info.name, author=author_name or author_addr,
-                    author_address=author_addr, post_address=post,
+
+
+def _flatten(msg: EmailMessage) -> bytes:
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=_WIRE).flatten(msg)
+    return out.getvalue()
+
+
+def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False) -> CopyTemplate:
+    """The copy every member gets; with `plain`, the text-only one (no HTML part, attachments
+    named instead of sent) with the same headers and footer. Attachments over the group's size limit
+    are named instead of sent in both. Never raises on bad mail: see `_body_unchanged`."""
+    # Names and subject from the decoded header block: the email package shows 8-bit (RFC 6532)
+    # headers as replacement characters.
+    headers = read_headers(raw)
+    author_name, author_addr = email.utils.parseaddr(str(headers.get("From") or ""))
+    author = (decode_header(author_name), author_addr)
+    subject = decode_header(headers.get("Subject"))
+    footer = render(templates, "footer.txt", group=info.name, author=author[0] or author_addr,
+                    author_address=author_addr, post_address=address_for(info.name, info.domain),
                     leave_address=address_for(info.name, info.domain, "leave"))
     try:
-        if plain:
+        if plain:  # the body is replaced whole, so only the header block needs parsing
+            msg = BytesHeaderParser(policy=compat32).parsebytes(raw)
+            _list_headers(msg, info, author, subject)
             _make_plain(msg, plain_text(raw, info, templates), footer)
         else:
+            # Parsing is inside: the email package recurses once per nesting level, and mail with
+            # hundreds of attached messages inside one another raises RecursionError here.
+            msg = email.message_from_bytes(raw, policy=compat32)
+            _list_headers(msg, info, author, subject)
             _leave_out_large(msg, raw, info, templates)
             _add_footer(msg, footer)
-        out = io.BytesIO()
-        BytesGenerator(out, mangle_from_=False, policy=_WIRE).flatten(msg)
-        return _split(out.getvalue())
+        return _split(_flatten(msg))
     except Exception as exc:  # noqa: BLE001 - broken MIME: send the original body untouched
         log.warning("could not add footer, sending body unchanged: %s", exc)
-        headers = "".join(f"{k}: {v}\r\n" for k, v in msg.items() if k.lower() not in
-                          ("content-type", "content-transfer-encoding", "mime-version"))
-        original = email.message_from_bytes(raw, policy=compat32)
-        mime = "".join(f"{k}: {original[k]}\r\n" for k in ("MIME-Version", "Content-Type",
-                                                          "Content-Transfer-Encoding") if k in original)
-        body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")[2].replace(b"\n", b"\r\n")
-        return CopyTemplate(head=(headers + mime).encode("utf-8", "surrogateescape"), body=b"\r\n" + body)
+        return _body_unchanged(raw, info, author, subject)
+
+
+def _body_unchanged(raw: bytes, info: ListInfo, author: tuple[str, str], subject: str) -> CopyTemplate:
+    """The list headers over the body exactly as it came. Reads the header block only, so this
+    works on any mail the full parse failed on."""
+    msg = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    _list_headers(msg, info, author, subject)
+    # Header by header, not through the generator: for a multipart it would write boundary lines
+    # (or add a boundary parameter) for a body it does not have. Raw values keep 8-bit bytes.
+    head = b"".join(_WIRE.fold_binary(name, value) for name, value in msg.raw_items())
+    body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")[2]
+    return CopyTemplate(head=_crlf(head), body=b"\r\n" + _crlf(body))
+
+
+def _crlf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
