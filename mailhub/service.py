@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from mailhub.config import Config
@@ -30,13 +31,18 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 def release_leases(engine: Engine) -> None:
     """SQLite has one serve process per database (holding the listener port shows it), so leases
-    left by a killed predecessor are stale and can be freed at once instead of waiting them out."""
+    left by a killed predecessor are stale and can be freed at once instead of waiting them out.
+    Only a shortcut: when the store is locked or full it is skipped, and the leases expire."""
     if engine.dialect.name != "sqlite":
         return
-    with writing(engine), Session(engine) as session:
-        for model in (Message, Outbox):
-            session.execute(update(model).where(model.lease_until.is_not(None)).values(lease_until=None))
-        session.commit()
+    try:
+        with writing(engine), Session(engine) as session:
+            for model in (Message, Outbox):
+                session.execute(update(model).where(model.lease_until.is_not(None)).values(lease_until=None))
+            session.commit()
+    except SQLAlchemyError as exc:
+        log.warning("could not free the leases of the previous run (%s); that work resumes when they expire",
+                    getattr(exc, "orig", exc))
 
 
 class Worker:
