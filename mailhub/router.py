@@ -33,7 +33,7 @@ class RelayRefused(AddressError):
 
 def group_name_problem(name: str) -> str | None:
     """Why `name` cannot be a group name, or None if it can."""
-    if not GROUP_NAME.match(name):
+    if not GROUP_NAME.fullmatch(name):
         return "use lowercase letters, digits, '.', '-' or '_' (at most 64), starting and ending with a letter or digit"
     for kind in KINDS:
         if name.endswith("-" + kind):
@@ -64,7 +64,7 @@ def parse_address(address: str, domain: str) -> Address:
     if local.startswith('"'):
         raise AddressError("quoted local parts are not accepted")
     base_part, plus, token_part = local.partition("+")
-    m = _LOCAL.match(base_part.lower() + plus + token_part)  # tokens are case-sensitive
+    m = _LOCAL.fullmatch(base_part.lower() + plus + token_part)  # tokens are case-sensitive
     if not m:
         raise AddressError("no such address")
     base, token = m.group("base"), m.group("token")
@@ -120,7 +120,7 @@ _MAILBOX = re.compile(
 def normalize_email(text: str) -> str:
     """A member's address as stored and compared: lowercased, checked to be one plain mailbox."""
     address = text.strip().lower()
-    if len(address) > 254 or not _MAILBOX.match(address) or ".." in address:
+    if len(address) > 254 or not _MAILBOX.fullmatch(address) or ".." in address:
         shown = text.strip().encode("unicode_escape").decode("ascii")  # keep the error on one line
         raise AddressError(f"'{shown}' is not a valid mail address")
     return address

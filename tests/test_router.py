@@ -67,6 +67,12 @@ def test_group_names_that_would_shadow_service_addresses_are_refused():
     assert group_name_problem("mentors-join") is not None
     assert group_name_problem("Mentors") is not None
     assert group_name_problem("a b") is not None
+    assert group_name_problem("mentors\n") is not None  # "$" alone would let a final newline through
+
+
+def test_a_newline_before_the_at_sign_is_no_address():
+    with pytest.raises(AddressError):
+        parse_address("mentors\n@lists.example.org", D)
 
 
 def test_member_addresses_are_normalized_and_checked():
