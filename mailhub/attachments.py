@@ -88,11 +88,23 @@ def matching_part(msg: Message, attachment: Attachment) -> Optional[Message]:
     return part if part is not None and part.get_content_type() == attachment.content_type else None
 
 
+class Unreadable(Exception):
+    """The attachment exists but the email package cannot take it out (forwards nested so deep
+    that it recurses past Python's limit)."""
+
+
 def file_at(raw: bytes, number: int) -> Optional[AttachedFile]:
     """Attachment `number` of a stored message, decoded; None when that part is not an attachment."""
     attachment = next((a for a in extract_body(raw)[1] if a.part == number), None)
     if attachment is None:
         return None
+    try:
+        return _decoded(raw, attachment)
+    except RecursionError:
+        raise Unreadable(attachment.filename) from None
+
+
+def _decoded(raw: bytes, attachment: Attachment) -> Optional[AttachedFile]:
     part = matching_part(email.message_from_bytes(raw, policy=compat32), attachment)
     if part is None:
         return None

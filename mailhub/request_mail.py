@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from mailhub.attachments import AttachedFile, file_at, read_ref, size_text
+from mailhub.attachments import AttachedFile, Unreadable, file_at, read_ref, size_text
 from mailhub.bounces import enable
 from mailhub.commands import Command, clean_text, parse_commands, read_verdict
 from mailhub.config import Config
@@ -183,8 +183,11 @@ def _get_attachment(req: Request, cmd: Command) -> Result:
         return Result(cmd.line, "bad_argument", {"expected": "get attachment ID (the ID is in the line "
                                                              "that names the attachment, like 412.3)"})
     message = req.session.get(Message, ref[0])
-    found = file_at(message.raw, ref[1]) if message is not None and message.group_id == req.group.id \
-        and message.channel == "post" and message.state == "posted" else None
+    try:
+        found = file_at(message.raw, ref[1]) if message is not None and message.group_id == req.group.id \
+            and message.channel == "post" and message.state == "posted" else None
+    except Unreadable:
+        return Result(cmd.line, "unreadable_attachment", {"ref": cmd.args[1]})
     if found is None:
         return Result(cmd.line, "no_such_attachment", {"ref": cmd.args[1]})
     return Result(cmd.line, "attachment", {"filename": found.filename or "unnamed", "size": size_text(len(found.data))},

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import smtplib
 from collections import Counter
 from dataclasses import dataclass, fields
@@ -35,7 +36,7 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "parse"
 NOT_MAIL = {"LICENSE", "NOTICE"}
 FINAL = {"posted", "held", "rejected", "discarded", "done"}
 BOB, CAROL = "bob@example.com", "carol@example.com"  # carol asked for text-only copies
-SMTP_LINE = 990  # aiosmtpd refuses longer lines ("500 Line too long")
+SMTP_LINE = 990  # the listener refuses lines over 998 bytes (552 5.6.0), as RFC 5321 allows
 
 
 # --- sending and checking -----------------------------------------------------------------------
@@ -253,6 +254,11 @@ def test_mime_past_the_depth_or_part_limit_is_rejected_with_the_reason_and_the_r
         assert data.count(b"Content-Type: message/rfc822") == 1501 and b"the original words" in data
         plain = text_of(sink.wait(CAROL)[0])  # text only, as carol asked: the chain is named
         assert plain.startswith("See the chain below.") and "fwd 1499" in plain and "Leave mentors" in plain
+        # Asking for the chained mail by its ID gets an answer that says why it cannot come.
+        ref = re.search(r'get attachment (\d+\.\d+)"', plain).group(1)  # type: ignore[union-attr]
+        request = f"mentors-request@{DOMAIN}"
+        env.send(mail(subject="", body=f"get attachment {ref}", sender=CAROL, to=request), [request], mail_from=CAROL)
+        assert "cannot take it out" in text_of(sink.wait(CAROL, 2)[1])
         env.drained()
         assert len(sink.to(BOB)) == 1 and json.loads(env.cli("queue", "--json").output)["counts"]["failed"] == 0
         still_answers(env, sink, "mentors")
