@@ -270,6 +270,9 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
     _check_digest(parts["digest"])
     if parts["bounces"].threshold < 1:
         raise ConfigError("'bounces.threshold' must be at least 1")
+    for key in ("confirm_days", "hold_days"):  # 0 would make every token dead on arrival
+        if getattr(parts["limits"], key) <= 0:
+            raise ConfigError(f"'limits.{key}' must be more than 0 (days)")
     parts["dkim"] = _check_dkim(parts["dkim"], base)
     db: DatabaseConfig = parts["database"]
     parts["database"] = DatabaseConfig(url=_resolve_sqlite(db.url, base))

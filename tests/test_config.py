@@ -128,6 +128,12 @@ def test_a_negative_number_names_the_key(tmp_path: Path, text: str, key: str) ->
     assert key in message and "negative" in message
 
 
+@pytest.mark.parametrize("key", ["confirm_days", "hold_days"])
+def test_a_token_lifetime_of_zero_is_refused(tmp_path: Path, key: str) -> None:
+    assert f"'limits.{key}' must be more than 0" in config_error(tmp_path, SERVER + DATABASE + RELAY
+                                                                  + f"[limits]\n{key} = 0\n")
+
+
 @pytest.mark.parametrize("port", [0, 65536])
 def test_a_port_out_of_range_names_server_port(tmp_path: Path, port: int) -> None:
     message = config_error(tmp_path, SERVER + f"port = {port}\n" + DATABASE + RELAY)
