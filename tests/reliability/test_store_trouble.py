@@ -1,13 +1,15 @@
-"""A database that is locked by someone else, or on a full disk, makes the listener answer 451
-(try later), never 250; the service keeps running and takes the same mail once the store is
-back. The trouble is real: another process holds SQLite's write lock, or the kernel refuses
-the serve process's writes past a file size (RLIMIT_FSIZE, what a full disk looks like to
-SQLite: "database or disk is full")."""
+"""A database that is locked by someone else, read-only, or on a full disk makes the listener
+answer 451 (try later), never 250; the service keeps running and takes the same mail once the
+store is back. The trouble is real: another process holds SQLite's write lock; the database
+files are made immutable (chattr +i: no process, root included, may write them; SQLite says
+"disk I/O error"); or the kernel refuses the serve process's writes past a file size
+(RLIMIT_FSIZE, what a full disk looks like to SQLite: "database or disk is full")."""
 from __future__ import annotations
 
 import resource
 import smtplib
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -51,6 +53,24 @@ def test_a_database_locked_by_another_program_gets_451_then_recovers(served: Ser
         lock.close()
     send(served, "While locked")  # the sender's retry, as an MTA would make it
     assert [m["Subject"] for m in sink.wait("bea@example.com")] == ["[mentors] While locked"]
+
+
+def chattr(flag: str, *files: Path) -> bool:
+    done = subprocess.run(["chattr", flag, *map(str, files)], capture_output=True)
+    return done.returncode == 0
+
+
+def test_a_read_only_database_gets_451_then_recovers(served: Served, sink: Sink):
+    db = Path(served.env.config.database.url.removeprefix("sqlite:///"))
+    files = [db, db.with_name(db.name + "-wal")]  # not -shm: SQLite maps it, and a refused page is SIGBUS
+    if not chattr("+i", *files):
+        pytest.skip("chattr +i needs CAP_LINUX_IMMUTABLE (root); this machine's user lacks it")
+    try:
+        assert "try again later" in refused_with_451(served, "Read only")
+    finally:
+        assert chattr("-i", *files)
+    send(served, "Read only")
+    assert [m["Subject"] for m in sink.wait("bea@example.com")] == ["[mentors] Read only"]
 
 
 def test_a_full_disk_gets_451_then_recovers(served: Served, sink: Sink):
