@@ -28,7 +28,9 @@ from mailhub.cli.common import (
     opened,
     when,
 )
+from mailhub.cli.archive import export_archive, import_archive
 from mailhub.cli.bounces import bounces
+from mailhub.cli.check import check
 from mailhub.cli.digests import digest_app
 from mailhub.cli.failed import failed_app
 from mailhub.cli.groups import group_app
@@ -54,6 +56,9 @@ app.add_typer(held_app, name="held")
 app.add_typer(digest_app, name="digest")
 app.add_typer(failed_app, name="failed")
 app.command("bounces")(bounces)
+app.command("import")(import_archive)
+app.command("export")(export_archive)
+app.command("check")(check)
 
 # ---- serve -------------------------------------------------------------------------------------
 
