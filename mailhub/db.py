@@ -8,11 +8,11 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from mailhub import models  # noqa: F401  (registers the tables)
 from mailhub.search import create_index
@@ -47,27 +47,17 @@ def make_engine(url: str, create: bool = True, durable: bool = True) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas("FULL" if durable else "NORMAL"))
     if create:
+        from mailhub.migrate import SchemaError, open_schema  # migrate needs `writing` from here
+
         try:
-            SQLModel.metadata.create_all(engine)
+            open_schema(engine)
             create_index(engine)
-            missing = missing_columns(engine)
+        except SchemaError as exc:
+            raise StoreError(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - reported to the person, with the cause
-            raise StoreError(f"cannot open database {url}: {exc}") from None
-        if missing:
-            raise StoreError(f"database {url} was made by an older mailhub and lacks {', '.join(missing[:5])}"
-                             f"{' …' if len(missing) > 5 else ''}; upgrading a database in place is not "
-                             "supported yet: move it aside to start a new one")
+            raise StoreError(f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
+                             f"{exc}") from None
     return engine
-
-
-def missing_columns(engine: Engine) -> list[str]:
-    """Columns the code expects that the tables lack (create_all adds tables, never columns)."""
-    found = inspect(engine)
-    missing = []
-    for table in SQLModel.metadata.sorted_tables:
-        have = {c["name"] for c in found.get_columns(table.name)}
-        missing += [f"{table.name}.{c.name}" for c in table.columns if c.name not in have]
-    return missing
 
 
 class _WriteLock:

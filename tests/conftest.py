@@ -1,8 +1,10 @@
 """Real parts only: the service listens on loopback, copies land in an aiosmtpd sink, each test
-has its own SQLite file."""
+has its own SQLite file (or, with MAILHUB_TEST_DATABASE=postgresql, its own database on a
+PostgreSQL server the run starts)."""
 from __future__ import annotations
 
 import email.utils
+import os
 import smtplib
 import socket
 import threading
@@ -15,6 +17,7 @@ from typing import Callable, Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
+from pg import PostgresServer
 from typer.testing import CliRunner
 
 from mailhub.cli import app
@@ -28,6 +31,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_postgres: PostgresServer | None = None
+
+
+def postgres() -> PostgresServer:
+    """The run's PostgreSQL server, started by the first test that needs it."""
+    global _postgres
+    if _postgres is None:
+        _postgres = PostgresServer().start()
+    return _postgres
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
+    if _postgres is not None:
+        _postgres.stop()
+
+
+def test_database() -> str:
+    if os.environ.get("MAILHUB_TEST_DATABASE") == "postgresql":
+        return postgres().create_database()
+    return "sqlite:///mailhub.db"
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> object:
@@ -120,7 +145,7 @@ def sink() -> Iterator[Sink]:
     s.stop()
 
 
-def write_config(folder: Path, relay_port: int, extra: str = "") -> Path:
+def write_config(folder: Path, relay_port: int, extra: str = "", database: str | None = None) -> Path:
     path = folder / "config.toml"
     path.write_text(f"""
 [server]
@@ -130,7 +155,7 @@ port = {free_port()}
 max_message_size = 100000
 
 [database]
-url = "sqlite:///mailhub.db"
+url = "{database or test_database()}"
 
 [relay]
 host = "127.0.0.1"
@@ -148,8 +173,8 @@ retry_max = 0.5
 class Env:
     """One test's mailhub: its config, database, service and CLI."""
 
-    def __init__(self, folder: Path, relay_port: int, extra: str = "") -> None:
-        self.path = write_config(folder, relay_port, extra)
+    def __init__(self, folder: Path, relay_port: int, extra: str = "", database: str | None = None) -> None:
+        self.path = write_config(folder, relay_port, extra, database)
         self.config: Config = load_config(self.path)
         self.service: Service | None = None
         self.runner = CliRunner()

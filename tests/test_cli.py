@@ -797,14 +797,6 @@ def test_held_discard_drops_the_post_without_a_notice(env: Env) -> None:
     assert_error(env.cli("held", "discard", str(message_id), ok=False), "is not held")
 
 
-def test_database_from_an_older_mailhub_is_refused_with_a_clear_error(env: Env) -> None:
-    import sqlite3
-    db = Path(env.config.database.url.removeprefix("sqlite:///"))
-    with sqlite3.connect(db) as conn:  # the first released schema had fewer columns
-        conn.execute("CREATE TABLE groups (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL)")
-    assert_error(env.cli("group", "list", ok=False), "was made by an older mailhub", "groups.title")
-
-
 def test_digest_times_and_zones_for_groups_and_members(env: Env) -> None:
     env.group("mentors", "ann@example.com")
     shown = as_json(env, "group", "show", "mentors")

@@ -31,6 +31,7 @@ from mailhub.cli.common import (
 from mailhub.cli.archive import export_archive, import_archive
 from mailhub.cli.bounces import bounces
 from mailhub.cli.check import check
+from mailhub.cli.db import db_app
 from mailhub.cli.digests import digest_app
 from mailhub.cli.failed import failed_app
 from mailhub.cli.groups import group_app
@@ -39,6 +40,7 @@ from mailhub.cli.members import member_app
 from mailhub.cli.topics import topic_app, topics
 from mailhub.config import ConfigError
 from mailhub.db import StoreError
+from mailhub.logs import setup as setup_logging
 from mailhub.models import (
     Message,
     Outbox,
@@ -55,6 +57,7 @@ app.add_typer(topic_app, name="topic")
 app.add_typer(held_app, name="held")
 app.add_typer(digest_app, name="digest")
 app.add_typer(failed_app, name="failed")
+app.add_typer(db_app, name="db")
 app.command("bounces")(bounces)
 app.command("import")(import_archive)
 app.command("export")(export_archive)
@@ -68,7 +71,7 @@ def serve(config: ConfigOpt = None) -> None:
     from mailhub.service import Service  # keeps aiosmtpd out of the admin commands
 
     cfg = load(config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(cfg.logging.format, cfg.logging.level)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command
     try:
         service = Service(cfg)
