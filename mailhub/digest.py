@@ -24,6 +24,7 @@ from mailhub.config import DigestConfig
 from mailhub.membership import NAME_LIMIT
 from mailhub.models import HELPERS, Group, Member, Message, Topic
 from mailhub.router import address_for, digest_message_id, list_id
+from mailhub.store import IMPORTED
 
 # Section order: people who can help see the unanswered topics first, everyone else the news.
 SECTIONS_FOR_HELPERS = ("unanswered", "new", "active", "members", "overflow")
@@ -91,7 +92,8 @@ def local_time(moment: datetime, zone: ZoneInfo) -> str:
 def gather(session: Session, group: Group, start: datetime, end: datetime, zone: ZoneInfo,
            settings: DigestConfig) -> Activity:
     """The messages published in (start, end], their topics, the topics still unanswered at
-    `end`, and the members who joined."""
+    `end`, and the members who joined. Mail imported from an archive was news where it was first
+    published: it counts towards its topic (size, start) but is never shown as new."""
     def author(name: str, address: str) -> str:
         return name or address
 
@@ -99,7 +101,7 @@ def gather(session: Session, group: Group, start: datetime, end: datetime, zone:
         select(Message.topic_id, Message.from_name, Message.from_addr, Message.posted_at,
                func.substr(Message.new_text, 1, settings.excerpt_chars * 4))
         .where(Message.group_id == group.id, Message.state == "posted", col(Message.topic_id).is_not(None),
-               col(Message.posted_at) > start, col(Message.posted_at) <= end)
+               Message.reason != IMPORTED, col(Message.posted_at) > start, col(Message.posted_at) <= end)
         .order_by(col(Message.posted_at), col(Message.id))).all()
     posts: dict[int, list[tuple[Post, datetime]]] = {}
     for topic_id, name, address, at, text in rows:
@@ -160,7 +162,7 @@ def _unanswered(session: Session, group: Group, end: datetime,
     rows = session.exec(
         select(Topic.id, Message.posted_at).join(Message, col(Message.topic_id) == Topic.id)
         .where(Topic.group_id == group.id, Topic.message_count == 1, col(Topic.merged_into).is_(None),
-               Message.state == "posted",
+               Message.state == "posted", Message.reason != IMPORTED,
                col(Message.posted_at) <= end - timedelta(hours=settings.unanswered_hours),
                col(Message.posted_at) > end - timedelta(days=UNANSWERED_DAYS))
         .order_by(col(Message.posted_at))).all()

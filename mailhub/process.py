@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 
 
-def _fill_derived(message: Message, mail: Parsed) -> None:
+def fill_derived(message: Message, mail: Parsed) -> None:
+    """The columns read from the raw mail; an archive import fills them the same way."""
     message.from_addr = mail.from_addr
     message.from_name = mail.from_name
     message.subject = mail.subject
@@ -111,7 +112,7 @@ def process_one(session: Session, config: Config, message: Message, rosters: Ros
         message.state, message.reason = "discarded", "group was deleted"
         return
     mail = mail or parse_message(message.raw)
-    _fill_derived(message, mail)
+    fill_derived(message, mail)
     if message.channel == "post":
         _post(session, config, group, message, mail, rosters.get(session, group.id))
     elif message.channel == "owner":

@@ -1,6 +1,7 @@
 """Commit raw mail before anyone is told 250. One writer thread groups concurrent commits."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
@@ -29,13 +30,21 @@ class Incoming:
     raw: bytes
 
 
-def message_id_of(raw: bytes, domain: str) -> str:
-    """The mail's Message-ID, or a made-up one so that every stored row has a dedup key."""
+# Message.reason of a post taken from an archive (`mailhub import`): it was published elsewhere
+# before, so digests leave it out like fan-out does.
+IMPORTED = "imported"
+
+
+def message_id_of(raw: bytes, domain: str, stable: bool = False) -> str:
+    """The mail's Message-ID, or a made-up one so that every stored row has a dedup key. Made up at
+    random for live mail (two alike mails without one are two posts); with `stable`, from the bytes,
+    so that importing an archive again finds its mails without one."""
     try:
         found = header_message_id(read_headers(raw))
     except Exception:  # noqa: BLE001 - unparsable headers still get stored
         found = ""
-    return found or f"mailhub-{uuid.uuid4().hex}@{domain}"
+    made_up = hashlib.sha256(raw).hexdigest()[:32] if stable else uuid.uuid4().hex
+    return found or f"mailhub-{made_up}@{domain}"
 
 
 def insert_incoming(session: Session, items: list[Incoming], domain: str) -> None:

@@ -186,7 +186,8 @@ def attach(session: Session, group_id: int, list_prefix: str, message: Message, 
         subject, _ = strip_prefixes(mail.subject, list_prefix)
         topic.subject, topic.subject_key = subject or topic.subject, subject_key(mail.subject, list_prefix)
     topic.message_count += 1
-    topic.last_message_at = max(topic.last_message_at, now)
+    # Live mail comes in time order; an archive may not, and its topics span its own dates.
+    topic.created_at, topic.last_message_at = min(topic.created_at, now), max(topic.last_message_at, now)
     message.topic_id = topic.id
     insert_ignoring_duplicates(session, MessageRef, [
         {"group_id": group_id, "message_pk": message.id, "ref_id": ref} for ref in referenced_ids(mail)
