@@ -1,14 +1,69 @@
 """`mailhub import` and `mailhub export`: a group's archive in and out of mbox files and Maildirs."""
 from __future__ import annotations
 
-from mailhub.cli.common import ConfigOpt, fail
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mailhub.archive import ArchiveError, import_mails, read_archive, write_mbox
+from mailhub.cli.common import ConfigOpt, escaped, fail, find_group, opened
 
 
-def import_archive(group: str, source: str, config: ConfigOpt = None) -> None:
-    """Thread an existing archive (an mbox file or a Maildir) into GROUP's topics, without sending."""
-    fail("not written yet")
+def import_archive(
+    group: str,
+    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="an mbox file (may be gzipped), a Maildir folder "
+                                                                  "or a folder of .eml files")],
+    config: ConfigOpt = None,
+) -> None:
+    """Thread an existing archive into GROUP's topics, without sending anything.
+
+    Each mail keeps its bytes and its Date; mails the group has already (same Message-ID) are
+    left as they are, so running it again finishes an interrupted import. Mails that cannot be
+    read are reported one per line, and the exit status is then 1."""
+    with opened(config) as (cfg, session):
+        g = find_group(session, group)
+        session.commit()  # end the read: the import writes in batches of its own
+        try:
+            mails = read_archive(source)
+        except ArchiveError as exc:
+            fail(str(exc))
+        report = import_mails(session.get_bind(), cfg, g, mails)  # type: ignore[arg-type]
+    for problem in report.problems:
+        typer.echo(escaped(problem), err=True)
+    typer.echo(f"imported {report.imported} messages into {len(report.topics)} topics; "
+               f"{report.already} already there; {len(report.problems)} skipped")
+    if report.problems:
+        raise typer.Exit(1)
 
 
-def export_archive(group: str, config: ConfigOpt = None) -> None:
-    """Write GROUP's archive out as an mbox file."""
-    fail("not written yet")
+def export_archive(
+    group: str,
+    mbox: Annotated[Path, typer.Option("--mbox", metavar="FILE", help="the mbox file to write")],
+    force: Annotated[bool, typer.Option("--force", help="replace FILE if it exists")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Write GROUP's archive (its published posts, oldest first, as received) to an mbox file
+    (mboxrd) that mutt, Python's mailbox and Mailman 3's HyperKitty read."""
+    with opened(config) as (_, session):
+        g = find_group(session, group)
+        if mbox.is_dir():
+            fail(f"{mbox} is a folder; give the name of the mbox file to write")
+        if mbox.exists() and not force:
+            fail(f"{mbox} exists already; add --force to replace it")
+        folder = mbox.parent
+        try:
+            # Written beside the target and renamed at the end: a failed export leaves no half file
+            # and does not spoil the one it was to replace.
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{mbox.name}.", delete=False) as out:
+                try:
+                    count = write_mbox(session.get_bind(), g.id, out)  # type: ignore[arg-type]
+                except BaseException:
+                    os.unlink(out.name)
+                    raise
+            os.replace(out.name, mbox)
+        except OSError as exc:
+            fail(f"cannot write {mbox}: {exc.strerror or exc}")
+    typer.echo(f"wrote {count} messages of {g.name} to {mbox}")
