@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from mailhub.config import BouncesConfig, Config
 from mailhub.db import writing
+from mailhub.logs import event
 from mailhub.membership import make_token, owners, remove_member, token_address
 from mailhub.models import Group, Member, Message, utcnow
 from mailhub.notices import notify
@@ -32,7 +33,7 @@ def classify(raw: bytes) -> Optional[str]:
     try:
         temporary, permanent = all_failures(email.message_from_bytes(raw, policy=compat32))
     except Exception:  # noqa: BLE001 - a detector tripping over broken mail: not a bounce we can read
-        log.exception("bounce detection failed")
+        event(log, "bounce_unreadable", level=logging.ERROR, exc_info=True)
         return None
     if permanent:
         return PERMANENT
@@ -103,8 +104,10 @@ def record_bounce(session: Session, config: Config, group: Group, member: Member
     before = member.disabled_at
     _store(member, register(state_of(member), kind, now, config.bounces))
     session.add(member)
+    event(log, "bounce", group=group.name, member=member.email, kind=kind, score=member.bounce_score)
     if before is None and member.disabled_at is not None:
-        log.warning("delivery to %s in %s stopped: bounce score %.0f", member.email, group.name, member.bounce_score)
+        event(log, "delivery_stopped", level=logging.WARNING, group=group.name, member=member.email,
+              score=member.bounce_score)
         follow_up(session, config, group, member, now)
 
 
@@ -120,8 +123,8 @@ def follow_up(session: Session, config: Config, group: Group, member: Member, no
                warnings=config.bounces.warnings, every=config.bounces.warn_every_days)
         session.add(member)
     elif step == "remove":
-        log.warning("removing %s from %s: %d warnings about bounces unanswered", member.email, group.name,
-                    member.warnings)
+        event(log, "member_removed", level=logging.WARNING, group=group.name, member=member.email,
+              reason="bounces", warnings=member.warnings)
         for owner in owners(session, group):
             notify(session, config, group, owner.email, f"bounce-removed:{member.id}:{owner.id}",
                    "bounce_removed.txt", email=member.email, warnings=member.warnings)
@@ -142,12 +145,12 @@ def on_bounce(session: Session, config: Config, group: Group, message: Message) 
                                                Member.token == (message.address_token or ""))).first()
     kind = classify(message.raw)
     if kind is None:
-        log.info("mail to %s is not a bounce we recognise; dropped", message.rcpt)
+        event(log, "bounce_dropped", group=group.name, rcpt=message.rcpt, reason="not a bounce we recognise")
         return "not a bounce: dropped"
     if member is None:
         # A made-up token, another group's, or a member's who left: nobody to score. Never answered:
         # the sender of a bounce is no person, and a forged one would turn an answer into backscatter.
-        log.info("%s bounce to %s names no member of %s; dropped", kind, message.rcpt, group.name)
+        event(log, "bounce_dropped", group=group.name, rcpt=message.rcpt, kind=kind, reason="names no member")
         return f"{kind} bounce for no current member: dropped"
     record_bounce(session, config, group, member, kind, message.received_at)
     return f"{kind} bounce for {member.email}: score {member.bounce_score:g}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mailhub.logs import FORMATS as LOG_FORMATS, LEVELS as LOG_LEVELS
 from mailhub.schedule import ScheduleError, read_time, read_weekly, read_zone
 from mailhub.signing import read_private_key
 
@@ -112,6 +113,12 @@ class DkimConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    format: str = "logfmt"  # one line per event as key=value pairs, or "json": one object per line
+    level: str = "info"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig
     database: DatabaseConfig
@@ -122,6 +129,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     bounces: BouncesConfig = field(default_factory=BouncesConfig)
     dkim: DkimConfig = field(default_factory=DkimConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     templates: Path = REPO_TEMPLATES
     path: Path | None = None
 
@@ -136,6 +144,7 @@ _SECTIONS: dict[str, type] = {
     "digest": DigestConfig,
     "bounces": BouncesConfig,
     "dkim": DkimConfig,
+    "logging": LoggingConfig,
 }
 _REQUIRED_SECTIONS = ("server", "database")
 
@@ -274,6 +283,10 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         if getattr(parts["limits"], key) <= 0:
             raise ConfigError(f"'limits.{key}' must be more than 0 (days)")
     parts["dkim"] = _check_dkim(parts["dkim"], base)
+    for key, allowed in (("format", LOG_FORMATS), ("level", LOG_LEVELS)):
+        if getattr(parts["logging"], key) not in allowed:
+            raise ConfigError(f"'logging.{key}' must be one of {', '.join(allowed)}, "
+                              f"got {getattr(parts['logging'], key)!r}")
     db: DatabaseConfig = parts["database"]
     parts["database"] = DatabaseConfig(url=_resolve_sqlite(db.url, base))
     templates = data.get("templates")

@@ -19,6 +19,7 @@ from mailhub.compose import CopyTemplate, ListInfo, build_copy
 from mailhub.config import Config, DeliveryConfig
 from mailhub.db import writing
 from mailhub.leases import claim
+from mailhub.logs import event
 from mailhub.digest import Prepared, Reader, prepare
 from mailhub.digest import compose as compose_digest
 from mailhub.models import DigestIssue, Group, Member, Message, Outbox, Topic, TopicPref, utcnow
@@ -198,7 +199,7 @@ class Deliverer:
                 relay_down.set()
             return Outcome(job.outbox_id, exc)
         except Exception as exc:  # noqa: BLE001 - a transport bug must not kill the worker
-            log.exception("sending outbox row %s failed", job.outbox_id)
+            event(log, "send_failed", level=logging.ERROR, exc_info=True, outbox=job.outbox_id)
             return Outcome(job.outbox_id, DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False))
         return Outcome(job.outbox_id)
 
@@ -219,7 +220,7 @@ class Deliverer:
                 try:
                     jobs.append(composer.job(row, members, muted))
                 except Exception as exc:  # noqa: BLE001 - an unbuildable row fails alone
-                    log.exception("cannot compose outbox row %s", row.id)
+                    event(log, "compose_failed", level=logging.ERROR, exc_info=True, outbox=row.id)
                     broken.append(Outcome(row.id, DeliveryError(f"cannot compose: {exc}", permanent=True)))
             meta = {r.id: RowMeta(r.attempts, r.created_at, r.member_id, r.group_id) for r in rows}
         if broken:
@@ -242,6 +243,8 @@ class Deliverer:
         now = utcnow()
         sent = [o.outbox_id for o in outcomes if o.error is None and not o.skipped]
         skipped = [o.outbox_id for o in outcomes if o.skipped]
+        deferred: list[Outcome] = []
+        failed: list[Outcome] = []
         with writing(self.engine), Session(self.engine) as session:
             if sent:
                 session.execute(update(Outbox).where(col(Outbox.id).in_(sent))
@@ -260,11 +263,19 @@ class Deliverer:
                 values = {"attempts": attempts, "last_error": str(o.error)[:500], "lease_until": None}
                 if retry_at is None:
                     values["state"] = "failed"
-                    log.warning("giving up on outbox row %s: %s", o.outbox_id, o.error)
+                    failed.append(o)
                 else:
                     values["next_attempt_at"] = retry_at
+                    deferred.append(o)
                 session.execute(update(Outbox).where(Outbox.id == o.outbox_id).values(**values))
             session.commit()
+        # One line per outcome and recorded chunk, never one per recipient: a fan-out to 10,000 stays short.
+        if sent:
+            event(log, "delivered", count=len(sent))
+        for name, found in (("deferred", deferred), ("failed", failed)):
+            if found:
+                event(log, name, level=logging.WARNING, count=len(found), outbox=found[0].outbox_id,
+                      answer=found[0].error, answers=len({str(o.error) for o in found}))
 
     def _bounced(self, session: Session, member_id: int, group_id: int) -> None:
         """The relay refused a member's address for good: that counts like a bounce."""

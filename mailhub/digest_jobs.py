@@ -18,6 +18,7 @@ from mailhub.config import Config
 from mailhub.db import insert_ignoring_duplicates, writing
 from mailhub.digest import Rendered, gather, render
 from mailhub.fanout import enqueue
+from mailhub.logs import event
 from mailhub.models import DigestIssue, DigestMark, Group, Member, utcnow
 from mailhub.schedule import digest_schedule, read_zone
 
@@ -170,5 +171,5 @@ def _queue_group(engine: Engine, session: Session, config: Config, group: Group,
     report.queued += len(rows)
     report.quiet += len(marks) - len(rows)
     if rows:
-        log.info("digests for %s: %d queued, %d quiet", group.name, len(rows), len(marks) - len(rows))
+        event(log, "digest_run", group=group.name, count=len(rows), quiet=len(marks) - len(rows), issues=len(issues))
 

@@ -1,13 +1,17 @@
 """Turn one accepted message into outbox rows: one per recipient, unique by key, one transaction."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, NamedTuple, Optional
 
 from sqlmodel import Session, col, select
 
 from mailhub.db import insert_ignoring_duplicates
-from mailhub.models import Member, Message, Outbox, TopicPref, utcnow
+from mailhub.logs import event
+from mailhub.models import Group, Member, Message, Outbox, TopicPref, utcnow
+
+log = logging.getLogger(__name__)
 
 
 def enqueue(session: Session, rows: Iterable[dict[str, Any]]) -> None:
@@ -79,6 +83,9 @@ def fan_out(session: Session, message: Message, roster: Roster, author: str, inc
          "member_id": mid, "group_id": message.group_id, "recipient": email}
         for mid, email in members
     ))
+    group = session.get(Group, message.group_id)  # loaded by the caller already: no query
+    event(log, "fanned_out", group=group.name if group else message.group_id, id=message.id,
+          message_id=f"<{message.message_id}>", topic=message.topic_id, recipients=len(members))
     return len(members)
 
 

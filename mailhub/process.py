@@ -14,6 +14,7 @@ from mailhub.db import writing
 from mailhub.commands import reply_word
 from mailhub.fanout import Roster, Rosters, enqueue
 from mailhub.leases import claim
+from mailhub.logs import event
 from mailhub.models import Group, Message, utcnow
 from mailhub.bounces import on_bounce
 from mailhub.membership import owners
@@ -60,7 +61,6 @@ def _post(session: Session, config: Config, group: Group, message: Message, mail
             message.reason = on_reply_word(Request(session, config, group, message, mail, roster), word)
             return
     decision = decide(ctx)
-    log.info("message %s to %s: %s (%s)", message.id, group.name, decision.action, decision.reason)
     if decision.action == ACCEPT:
         publish(session, config, group, message, mail, roster)
     elif decision.action == HOLD:
@@ -121,6 +121,10 @@ def process_one(session: Session, config: Config, message: Message, rosters: Ros
         message.state, message.reason = "done", on_bounce(session, config, group, message)[:500]
     else:
         _request(session, config, group, message, mail, rosters.get(session, group.id))
+    # After the step, so a posted message's line names its topic; a command's or bounce's outcome is "handled".
+    event(log, message.state if message.state in ("posted", "held", "rejected", "discarded") else "handled",
+          group=group.name, channel=message.channel, id=message.id, message_id=f"<{message.message_id}>",
+          topic=message.topic_id, subject=message.subject, reason=message.reason)
     session.add(message)
 
 
@@ -170,7 +174,7 @@ def _process_id(engine: Engine, config: Config, message_id: int, mail: Optional[
             return
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the queue
             session.rollback()
-            log.exception("processing message %s failed", message_id)
+            event(log, "process_failed", level=logging.ERROR, exc_info=True, id=message_id)
             error = f"{type(exc).__name__}: {exc}"
     with writing(engine), Session(engine) as session:
         message = session.get(Message, message_id, options=[defer(Message.raw)])

@@ -19,8 +19,11 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session as SMTPSession, synta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from mailhub.body import read_headers
 from mailhub.config import Config, ServerConfig
+from mailhub.logs import event, peer
 from mailhub.models import Group
+from mailhub.parse import header_message_id
 from mailhub.router import AddressError, RelayRefused, parse_address
 from mailhub.store import Incoming, StoreWriter
 
@@ -76,7 +79,7 @@ class Handler:
         try:
             group_id = await self.groups.find(parsed.group)
         except Exception as exc:  # noqa: BLE001 - a store problem is temporary for the sender
-            log.error("group lookup failed: %s", exc)
+            event(log, "lookup_failed", level=logging.ERROR, group=parsed.group, error=exc)
             return "451 4.3.0 Temporary problem, please try again later"
         if group_id is None:
             return f"550 5.1.1 <{printable(address)}>: no such group"
@@ -88,6 +91,7 @@ class Handler:
         # The null reverse-path <> marks bounces and auto-replies (RFC 5321 4.5.5).
         sender = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
         items = []
+        logged = _logged_id(raw)
         try:
             for rcpt in envelope.rcpt_tos:
                 addr = parse_address(rcpt, self.config.server.domain)
@@ -96,17 +100,30 @@ class Handler:
                     return "451 4.3.0 Group changed during delivery, please try again"
                 items.append(Incoming(group_id=group_id, channel=addr.kind, address_token=addr.token,
                                       rcpt=rcpt, envelope_from=sender, raw=raw))
+                event(log, "received", message_id=logged, group=addr.group, channel=addr.kind, size=len(raw),
+                      sender=f"<{sender}>", peer=peer(session.peer))
             await asyncio.wrap_future(self.writer.submit(items))
         except Exception as exc:  # noqa: BLE001 - never 250 for an unstored mail
-            log.error("message from <%s> not stored: %s", sender, exc)
+            event(log, "not_stored", level=logging.ERROR, sender=f"<{sender}>", error=exc)
             return "451 4.3.0 Could not store the message, please try again later"
+        event(log, "stored", message_id=logged, rows=len(items))
         return "250 2.0.0 Message accepted"
 
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd would answer "500 Error: (KeyError) ..." with our internals; nothing was stored,
         # so the sender should simply try again.
-        log.error("SMTP session failed: %r", error, exc_info=error)
+        event(log, "session_failed", level=logging.ERROR, exc_info=error, error=repr(error))
         return "451 4.3.0 Temporary problem, please try again later"
+
+
+def _logged_id(raw: bytes) -> Optional[str]:
+    """The Message-ID for the log, as the store will read it; None (left out) when it has none
+    and the store makes one up."""
+    try:
+        found = header_message_id(read_headers(raw))
+    except Exception:  # noqa: BLE001 - a log line must not refuse a mail the store takes
+        return None
+    return f"<{found}>" if found else None
 
 
 def printable(address: str) -> str:
@@ -219,7 +236,8 @@ class LimitedSMTP(SMTP):
 
     async def _handle_client(self) -> None:
         if not self.admitted:
-            log.warning("%r refused: %d sessions open", self.session.peer, self.sessions.open)
+            event(log, "session_refused", level=logging.WARNING, peer=peer(self.session.peer),
+                  reason="too many sessions", open=self.sessions.open)
             await self.push("421 4.7.0 Too many connections, try again later")
             self.transport.close()
             return
@@ -243,7 +261,8 @@ class LimitedSMTP(SMTP):
                 return  # commands the client sent ahead before we closed
             self.commands += 1
             if self.commands > self.max_commands and name != "QUIT":
-                log.warning("%r closed after %d commands", self.session.peer, self.max_commands)
+                event(log, "session_closed", level=logging.WARNING, peer=peer(self.session.peer),
+                      reason="too many commands", limit=self.max_commands)
                 await self.push(f"421 4.7.0 Too many commands (limit {self.max_commands} per session), "
                                 "closing connection")
                 self.transport.close()
@@ -307,8 +326,8 @@ def make_room_for_sessions(sessions: int) -> None:
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     if target < need:
-        log.warning("the open-files limit (%d) is too low for server.max_sessions = %d; raise it "
-                    "(ulimit -n %d) or lower max_sessions", target, sessions, need)
+        event(log, "open_files_low", level=logging.WARNING, limit=target, max_sessions=sessions, need=need,
+              advice=f"raise it (ulimit -n {need}, or LimitNOFILE= in the systemd unit) or lower server.max_sessions")
 
 
 class Listener(Controller):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import logging
 import signal
 import sys
 import threading
@@ -72,7 +71,6 @@ def serve(config: ConfigOpt = None) -> None:
 
     cfg = load(config)
     setup_logging(cfg.logging.format, cfg.logging.level)
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command
     try:
         service = Service(cfg)
         service.start()
