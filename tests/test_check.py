@@ -8,24 +8,21 @@ import json
 import re
 import shutil
 import socket
-import ssl
 from pathlib import Path
 from typing import Iterator
 
 import dkim
 import pytest
-import trustme
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
-from conftest import DOMAIN, Env, Sink, SinkHandler, free_port, mail
+from conftest import DOMAIN, Env, Sink, free_port, mail
 from mailhub.check import public_key, records
 from mailhub.cli import app
 from mailhub.config import load_config
 from mailhub.signing import Signer
+from reliability.test_relay_trouble import TLSRelay, tls_relay  # noqa: F401 - the fixture, shared
 
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 TEST_KEY = Path(__file__).parent / "data" / "dkim" / "test-private.pem"
@@ -108,26 +105,10 @@ def test_a_relay_that_is_down_fails(tmp_path: Path):
 
 
 @pytest.fixture
-def strict_relay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
-    """A relay that talks only after STARTTLS (its CA trusted through SSL_CERT_FILE, as a site adds
-    its own) and relays only for mailhub / s3cret. Returns its port."""
-    ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-
-    def login(server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
-        return AuthResult(success=isinstance(auth_data, LoginPassword)
-                          and (auth_data.login, auth_data.password) == (b"mailhub", b"s3cret"), handled=False)
-
-    handler = SinkHandler()
-    relay = Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=True,
-                       auth_required=True, authenticator=login)
-    relay.start()
-    yield relay.port
-    relay.stop()
-    assert handler.received == []  # no check ever sends a mail
+def strict_relay(tls_relay: TLSRelay) -> Iterator[int]:  # noqa: F811 - asks for the imported fixture
+    """The relay of the relay-trouble tests: STARTTLS first, then only mailhub / s3cret may relay."""
+    yield tls_relay.port
+    assert tls_relay.handler.received == []  # no check ever sends a mail
 
 
 def test_a_wrong_relay_password_fails_with_the_relays_answer(tmp_path: Path, strict_relay: int):
