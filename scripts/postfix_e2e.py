@@ -114,12 +114,13 @@ inet_interfaces = loopback-only
 inet_protocols = ipv4
 smtp_dns_support_level = disabled
 smtpd_peername_lookup = no
+# A relay attempt gets a final 554 (Postfix's default defers it with 454).
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 
 # --- the lines a site adds for mailhub (README, "Postfix in front") ---
 relay_domains = {DOMAIN}
 transport_maps = hash:{config}/transport
 mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination,
     check_recipient_access hash:{config}/mailhub_verify
 unverified_recipient_reject_code = 550
@@ -506,8 +507,8 @@ def main() -> int:
         for step in (set_up, post_reaches_members, bounce_is_scored, unknown_group_refused,
                      backscatter_without_verification):
             step(run)
-        run.say(f"passed: {len(run.sink.got)} mails reached the sink, "
-                f"{len(run.postfix.logged('status=sent'))} deliveries logged by Postfix")
+        run.say(f"passed ({len(run.sink.got)} mails at the sink, "
+                f"{len(run.postfix.logged('status=sent'))} deliveries in Postfix's log so far)")
         return 0
     except Exception as exc:  # noqa: BLE001 - whatever broke, say so in one line and show the logs
         run.say(f"FAILED: {exc}" if isinstance(exc, Failed) else f"FAILED: unexpected {type(exc).__name__}: {exc}")
