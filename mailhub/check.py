@@ -385,11 +385,11 @@ def records(config: Config, owner: Optional[str] = None) -> list[Record]:
 def first_owner(config: Config) -> Optional[str]:
     """The -owner address of the first group by name: DMARC reports go to people who run a group.
     None when there is no database or group yet."""
-    path = _sqlite_path(config.database.url)
-    if path is not None and not path.exists():
-        return None
     engine = None
     try:
+        path = _sqlite_path(config.database.url)
+        if path is not None and not path.exists():
+            return None
         engine = make_engine(config.database.url, create=False)
         with Session(engine) as session:
             name = session.exec(select(Group.name).order_by(Group.name).limit(1)).first()

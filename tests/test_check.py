@@ -167,6 +167,13 @@ def test_a_missing_templates_folder_fails(env: Env):
     assert f"no mail templates in {env.path.parent / 'nowhere'}" in failed(result.output)["templates"]
 
 
+def test_a_database_url_that_is_none_fails(env: Env):
+    env.path.write_text(env.path.read_text().replace('url = "sqlite:///mailhub.db"', 'url = "mailhub.db"'))
+    result = check(env.path)
+    assert result.exit_code == 1
+    assert "'database.url' is not a database URL" in failed(result.output)["database"]
+
+
 def test_a_file_that_is_no_database_fails(env: Env):
     (env.path.parent / "mailhub.db").write_bytes(b"this is not SQLite\n" * 100)
     result = check(env.path)
