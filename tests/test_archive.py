@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import mailbox
+import os
 import re
 import smtplib
 from datetime import datetime, timedelta, timezone
@@ -407,6 +408,9 @@ def test_bad_sources_targets_and_groups_get_a_one_line_error(env, tmp_path):
     assert csv_file.read_text() == "email\nann@example.com\n"
     env.cli("export", "mentors", "--mbox", str(csv_file), "--force")
     assert csv_file.read_bytes() == b""  # an empty group: an empty mbox
+    umask = os.umask(0)
+    os.umask(umask)
+    assert csv_file.stat().st_mode & 0o777 == 0o666 & ~umask  # like any file the user writes
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
 
 

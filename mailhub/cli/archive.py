@@ -63,7 +63,14 @@ def export_archive(
                 except BaseException:
                     os.unlink(out.name)
                     raise
+            os.chmod(out.name, 0o666 & ~_umask())  # as any file the user writes, not the temporary file's 0600
             os.replace(out.name, mbox)
         except OSError as exc:
             fail(f"cannot write {mbox}: {exc.strerror or exc}")
     typer.echo(f"wrote {count} messages of {g.name} to {mbox}")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
