@@ -65,14 +65,18 @@ app.command("check")(check)
 # ---- serve -------------------------------------------------------------------------------------
 
 @app.command()
-def serve(config: ConfigOpt = None) -> None:
+def serve(
+    config: ConfigOpt = None,
+    no_listen: Annotated[bool, typer.Option("--no-listen", help="work the queues only, with no SMTP listener "
+                                            "(another mailhub serve on the same database takes the mail in)")] = False,
+) -> None:
     """Run the SMTP listener and the workers until interrupted."""
     from mailhub.service import Service  # keeps aiosmtpd out of the admin commands
 
     cfg = load(config)
     setup_logging(cfg.logging.format, cfg.logging.level)
     try:
-        service = Service(cfg)
+        service = Service(cfg, listen=not no_listen)
         service.start()
     except StoreError as exc:
         fail(str(exc))
@@ -81,8 +85,11 @@ def serve(config: ConfigOpt = None) -> None:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    typer.echo(f"mailhub is receiving mail for @{cfg.server.domain} on {cfg.server.host}:{cfg.server.port}; "
-               "Ctrl-C stops it.")
+    if no_listen:
+        typer.echo("mailhub is working the queues (no listener); Ctrl-C stops it.")
+    else:
+        typer.echo(f"mailhub is receiving mail for @{cfg.server.domain} on {cfg.server.host}:{cfg.server.port}; "
+                   "Ctrl-C stops it.")
     done.wait()
     typer.echo("stopping…")
     service.stop()

@@ -19,15 +19,23 @@ class Served:
     """`mailhub serve` as its own process group, so that SIGKILL takes its worker process too,
     as an OOM kill or a power cut would."""
 
-    def __init__(self, env: Env, log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: Env, log: Path, listen: bool = True) -> None:
+        self.env, self.log, self.listen = env, log, listen
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([str(MAILHUB), "serve", "--config", str(self.env.path)],
+            self.proc = subprocess.Popen([str(MAILHUB), "serve", "--config", str(self.env.path),
+                                          *([] if self.listen else ["--no-listen"])],
                                          stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(self._listening, timeout=30, what="mailhub serve to listen")
+        if self.listen:
+            wait_for(self._listening, timeout=30, what="mailhub serve to listen")
+        else:
+            wait_for(self._working, timeout=30, what="mailhub serve --no-listen to start")
+
+    def _working(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, f"mailhub serve exited:\n{self.tail()}"
+        return "working the queues" in self.log.read_text(errors="replace")
 
     def _listening(self) -> bool:
         assert self.proc is not None and self.proc.poll() is None, f"mailhub serve exited:\n{self.tail()}"
