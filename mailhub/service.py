@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from typing import Any, Callable
 
@@ -17,6 +18,7 @@ from sqlmodel import Session
 from mailhub.config import Config
 from mailhub.db import make_engine, writing
 from mailhub.deliver import Deliverer
+from mailhub.logs import setup as setup_logging
 from mailhub.scheduler import start_scheduler
 from mailhub.models import Message, Outbox
 from mailhub.process import process_pending
@@ -26,7 +28,6 @@ from mailhub.store import StoreWriter
 log = logging.getLogger(__name__)
 
 IDLE_POLL = 1.0  # seconds: how often idle workers look for work the CLI or a retry made due
-LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
 def release_leases(engine: Engine) -> None:
@@ -130,12 +131,17 @@ class Doorbell:
 
 
 def run_workers(config: Config, bell: Any, log_level: int) -> None:
-    """The worker process. It stops when rung to, or when the pipe closes: the serve process is gone."""
+    """The worker process. It stops when rung to, when the pipe closes (the serve process is
+    gone), or on SIGTERM: systemd and `kill` stop the whole process group, and the copies being
+    sent must still be recorded, or a restart sends them again."""
     if log_level:
-        logging.basicConfig(level=log_level, format=LOG_FORMAT)
+        setup_logging(config.logging.format, log_level)
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: terminated.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the serve process stops us
     workers = Workers(config)
     workers.start()
-    while True:
+    while not terminated.is_set():
         if not bell.poll(IDLE_POLL):
             continue
         try:

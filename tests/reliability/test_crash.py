@@ -202,6 +202,28 @@ def test_kill_during_fan_out_to_a_thousand_members_resumes_it(served: Served, si
     assert duplicates <= unrecorded_at_most(env)
 
 
+def test_a_stop_of_the_whole_group_mid_fan_out_sends_no_copy_twice(served: Served, sink: Sink, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture):
+    """systemd (and `kill` of the group) sends SIGTERM to every process of the service at once:
+    the worker finishes and records the copies in flight, so the restart sends none again."""
+    env = served.env
+    env.cli("group", "create", "mentors", "--policy", "open")
+    csv, members = members_csv(tmp_path, 1000)
+    env.cli("member", "import", "mentors", str(csv))
+    served.start()
+    env.send(mail(subject="News", message_id="<stop-1@example.com>"), [GROUP])
+    wait_for(lambda: sink.count() >= 250, what="a quarter of the copies to reach the relay")
+    assert served.stop() == 0
+    sent_before_stop = sink.count()
+    served.start()
+    seen = check_delivered(env, sink, ["<stop-1@example.com>"], members)
+    duplicates = sum(n - 1 for n in seen.values())
+    report(capsys, "SIGTERM to the group during fan-out", members=len(members), copies_before_the_stop=sent_before_stop,
+           duplicated_copies=duplicates)
+    assert sent_before_stop < len(members), "the stop came after the fan-out had finished"
+    assert duplicates == 0
+
+
 def test_kill_of_the_worker_process_alone_keeps_the_listener_answering(served: Served, sink: Sink,
                                                                        tmp_path: Path):
     """The worker dies mid-fan-out (the OOM killer's choice): mail sent meanwhile still gets its
