@@ -40,14 +40,15 @@ def decode_header(value: str | None) -> str:
     guessed at like a body's, never an error."""
     if not value:
         return ""
-    return " ".join(decode_words(str(value)).split())
+    return " ".join(decode_words(str(value)).replace("\x00", "").split())  # NUL: no text, PostgreSQL refuses it
 
 
 def message_ids(value: str | None) -> tuple[str, ...]:
     """All Message-IDs in a header, in order; tolerates missing brackets and comments."""
     if not value:
         return ()
-    found = _MSGID.findall(str(value))
+    value = str(value).replace("\x00", "")  # PostgreSQL's text cannot hold NUL; no id needs one
+    found = _MSGID.findall(value)
     if not found:
         found = [t for t in re.split(r"[\s,]+", re.sub(r"\([^)]*\)", " ", str(value))) if "@" in t]
     return tuple(dict.fromkeys(found))
@@ -93,7 +94,7 @@ def parse_message(raw: bytes) -> Parsed:
     body = read_body(raw)
     return Parsed(
         message_id=header_message_id(headers),
-        from_addr=addr.strip().lower(),
+        from_addr=addr.replace("\x00", "").strip().lower(),
         from_name=decode_header(name),
         subject=decode_header(headers.get("Subject")),
         in_reply_to=message_ids(_all(headers, "In-Reply-To")),
@@ -102,7 +103,7 @@ def parse_message(raw: bytes) -> Parsed:
         auto_submitted=decode_header(headers.get("Auto-Submitted")).lower(),
         precedence=decode_header(headers.get("Precedence")).lower(),
         date=_date(headers.get("Date")),
-        body_text=body.text,
+        body_text=body.text.replace("\x00", ""),  # as in headers: NUL is no text, and PostgreSQL refuses it
         attachments=body.attachments,
         thread_index=conversation_id(headers.get("Thread-Index")),
         mime_over_limit=body.over_limit,

@@ -159,6 +159,15 @@ def merge(session: Session, into: Topic, other_id: int) -> None:
     session.add_all([into, other])
 
 
+def _lock(session: Session, topic_ids: list[int]) -> None:
+    """Hold these topics' rows until commit, so that workers in other processes (PostgreSQL)
+    adding to the same topic count and merge one after another, not over each other. Always in
+    id order, so two of them never wait for each other. SQLite has one writer: a no-op there."""
+    if topic_ids:
+        session.exec(select(Topic).where(col(Topic.id).in_(topic_ids)).order_by(col(Topic.id))
+                     .with_for_update().execution_options(populate_existing=True)).all()
+
+
 def attach(session: Session, group_id: int, list_prefix: str, message: Message, mail: Parsed,
            now: datetime, window_days: float) -> Topic:
     """Put `message` into its topic (creating one if needed), and pull in the topics of replies
@@ -172,6 +181,10 @@ def attach(session: Session, group_id: int, list_prefix: str, message: Message, 
     adopted = chosen is None and bool(orphans)
     if adopted:
         chosen = orphans[0]  # the parent joins its first early reply's topic
+    _lock(session, [t for t in (chosen, *orphans) if t is not None])
+    if chosen is not None and live_topic(session, chosen) != chosen:  # merged by another worker meanwhile
+        chosen = live_topic(session, chosen)
+        _lock(session, [chosen])
     topic = session.get(Topic, chosen) if chosen is not None else None
     if topic is None:
         subject, _ = strip_prefixes(mail.subject, list_prefix)
