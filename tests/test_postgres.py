@@ -77,6 +77,17 @@ def test_two_serve_processes_send_every_copy_exactly_once(tmp_path, sink):
     assert counts == {"pending": 0, "sent": 50000, "failed": 0}
     topics = json.loads(a.cli("topics", "mentors", "--json").output)
     assert len(topics) == 1000  # every post processed once: one topic each
+    # Both processes did their share, and no post was processed by both (their logs' events).
+    work = [worked(s.log) for s in servers]
+    assert all(posted > 0 and delivered > 0 for posted, delivered in work), work
+    assert sum(posted for posted, _ in work) == 1000 and sum(d for _, d in work) == 50000, work
+
+
+def worked(log: Path) -> tuple[int, int]:
+    """Posts processed and copies delivered, by one serve process's log."""
+    text = log.read_text(errors="replace")
+    delivered = sum(int(n) for n in re.findall(r"event=delivered\b.*?\bcount=(\d+)", text))
+    return len(re.findall(r"event=posted\b", text)), delivered
 
 
 @pytest.fixture

@@ -115,6 +115,15 @@ def members_csv(folder: Path, count: int, delivery: str = "each") -> tuple[Path,
     return path, emails
 
 
+def open_group_served(served: Served, tmp_path: Path, count: int) -> list[str]:
+    """An open group of `count` members, and the service started; returns the members."""
+    served.env.cli("group", "create", "mentors", "--policy", "open")
+    csv, members = members_csv(tmp_path, count)
+    served.env.cli("member", "import", "mentors", str(csv))
+    served.start()
+    return members
+
+
 def unrecorded_at_most(env: Env) -> int:
     """Copies the relay may have taken that a kill leaves unrecorded: the delivery worker records
     results every 50 sends (deliver.RECORD_EVERY) while its connections go on sending, and
@@ -182,10 +191,7 @@ def test_kill_during_ingest_from_concurrent_clients_loses_nothing(served: Served
 def test_kill_during_fan_out_to_a_thousand_members_resumes_it(served: Served, sink: Sink, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture):
     env = served.env
-    env.cli("group", "create", "mentors", "--policy", "open")
-    csv, members = members_csv(tmp_path, 1000)
-    env.cli("member", "import", "mentors", str(csv))
-    served.start()
+    members = open_group_served(served, tmp_path, 1000)
     posts = [f"<fan-{i}@example.com>" for i in range(3)]
     for i, msgid in enumerate(posts):
         env.send(mail(subject=f"News {i}", message_id=msgid), [GROUP])
@@ -207,10 +213,7 @@ def test_a_stop_of_the_whole_group_mid_fan_out_sends_no_copy_twice(served: Serve
     """systemd (and `kill` of the group) sends SIGTERM to every process of the service at once:
     the worker finishes and records the copies in flight, so the restart sends none again."""
     env = served.env
-    env.cli("group", "create", "mentors", "--policy", "open")
-    csv, members = members_csv(tmp_path, 1000)
-    env.cli("member", "import", "mentors", str(csv))
-    served.start()
+    members = open_group_served(served, tmp_path, 1000)
     env.send(mail(subject="News", message_id="<stop-1@example.com>"), [GROUP])
     wait_for(lambda: sink.count() >= 250, what="a quarter of the copies to reach the relay")
     assert served.stop() == 0
@@ -229,10 +232,7 @@ def test_kill_of_the_worker_process_alone_keeps_the_listener_answering(served: S
     """The worker dies mid-fan-out (the OOM killer's choice): mail sent meanwhile still gets its
     250, a new worker finishes the fan-out, and a stop of the whole group ends cleanly."""
     env = served.env
-    env.cli("group", "create", "mentors", "--policy", "open")
-    csv, members = members_csv(tmp_path, 500)
-    env.cli("member", "import", "mentors", str(csv))
-    served.start()
+    members = open_group_served(served, tmp_path, 500)
     env.send(mail(subject="Before", message_id="<before@example.com>"), [GROUP])
     wait_for(lambda: sink.count() >= 50, what="the fan-out to start")
     served.kill_worker()
