@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Optional
+from typing import Callable, Optional
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import defer
@@ -106,11 +106,13 @@ def _request(session: Session, config: Config, group: Group, message: Message, m
 
 
 def process_one(session: Session, config: Config, message: Message, rosters: Rosters,
-                mail: Optional[Parsed] = None) -> None:
+                mail: Optional[Parsed] = None) -> Callable[[], None]:
+    """Work one message in the caller's transaction; returns what to log once it is committed
+    (a line written before the commit would claim an outcome a failed commit then undid)."""
     group = session.get(Group, message.group_id)
     if group is None:
         message.state, message.reason = "discarded", "group was deleted"
-        return
+        return lambda: None
     mail = mail or parse_message(message.raw)
     fill_derived(message, mail)
     if message.channel == "post":
@@ -121,11 +123,12 @@ def process_one(session: Session, config: Config, message: Message, rosters: Ros
         message.state, message.reason = "done", on_bounce(session, config, group, message)[:500]
     else:
         _request(session, config, group, message, mail, rosters.get(session, group.id))
-    # After the step, so a posted message's line names its topic; a command's or bounce's outcome is "handled".
-    event(log, message.state if message.state in ("posted", "held", "rejected", "discarded") else "handled",
-          group=group.name, channel=message.channel, id=message.id, message_id=f"<{message.message_id}>",
-          topic=message.topic_id, subject=message.subject, reason=message.reason)
     session.add(message)
+    # After the step, so a posted message's line names its topic; a command's or bounce's outcome is "handled".
+    name = message.state if message.state in ("posted", "held", "rejected", "discarded") else "handled"
+    fields = dict(group=group.name, channel=message.channel, id=message.id, message_id=f"<{message.message_id}>",
+                  topic=message.topic_id, subject=message.subject, reason=message.reason)
+    return lambda: event(log, name, **fields)
 
 
 def _parse_or_none(raw: bytes) -> Optional[Parsed]:
@@ -167,10 +170,11 @@ def _process_id(engine: Engine, config: Config, message_id: int, mail: Optional[
         if message is None or message.state != "new":
             return
         try:
-            process_one(session, config, message, rosters or Rosters(), mail)
+            log_outcome = process_one(session, config, message, rosters or Rosters(), mail)
             message.lease_until = None
             session.add(message)
             session.commit()
+            log_outcome()
             return
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the queue
             session.rollback()
