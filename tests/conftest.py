@@ -49,6 +49,23 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
         _postgres.stop()
 
 
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """For a line of figures a test measured: printed in the run's summary, also when the tests
+    run in several processes (pytest-xdist hands the reports back with their properties)."""
+    return lambda line: request.node.user_properties.append(("figures", line))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    lines = [value for reports in terminalreporter.stats.values() for r in reports
+             if getattr(r, "when", None) == "call" for key, value in getattr(r, "user_properties", ())
+             if key == "figures"]
+    if lines:
+        terminalreporter.section("figures the tests measured")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def test_database() -> str:
     if os.environ.get("MAILHUB_TEST_DATABASE") == "postgresql":
         return postgres().create_database()

@@ -15,6 +15,7 @@ from email.header import decode_header, make_header
 from email.message import Message as EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
+from typing import Callable
 
 from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 from sqlmodel import Session, select
@@ -143,10 +144,10 @@ def start(env: Env, *groups: str) -> None:
     env.start()
 
 
-def report(what: str, sent: list[Sent], states: Counter) -> None:
+def report(say: Callable[[str], None], what: str, sent: list[Sent], states: Counter) -> None:
     refused = Counter(f"{s.code} {s.reply}" for s in sent if s.code != 250)
-    print(f"\n{what}: {len(sent)} sent, {sum(s.code == 250 for s in sent)} accepted, refused {dict(refused)}; "
-          f"stored {sum(states.values())}: {dict(states)}")
+    say(f"{what}: {len(sent)} sent, {sum(s.code == 250 for s in sent)} accepted, refused {dict(refused)}; "
+        f"stored {sum(states.values())}: {dict(states)}")
 
 
 # --- the corpus ---------------------------------------------------------------------------------
@@ -155,7 +156,8 @@ def corpus() -> list[Path]:
     return sorted(p for p in DATA.rglob("*") if p.is_file() and p.name not in NOT_MAIL)
 
 
-def test_every_corpus_message_is_posted_held_rejected_or_discarded(env: Env, sink: Sink):
+def test_every_corpus_message_is_posted_held_rejected_or_discarded(env: Env, sink: Sink,
+                                                                  figures: Callable[[str], None]):
     files = corpus()
     assert len(files) == 152  # tests/data/parse/NOTICE: 48 + 103 messages and one empty file
     # Many of these samples share a Message-ID (one mail, edited to show a problem): the n-th
@@ -171,7 +173,7 @@ def test_every_corpus_message_is_posted_held_rejected_or_discarded(env: Env, sin
     start(env, *groups)
     sent = [send(env, str(path.relative_to(DATA)), raw, group) for path, raw, group in plan]
     states = check_all_kept(env, sent, sink, groups)
-    report("corpus", sent, states)
+    report(figures, "corpus", sent, states)
     assert states["posted"] > len(files) // 2  # odd mail, but most of it is ordinary posts
 
     # The same Message-ID to the same group again is the same mail: accepted, stored once.
@@ -455,7 +457,8 @@ def test_generated_mail_never_makes_parsing_threading_policy_or_compose_raise(ra
     work_without_a_database(raw, plain)
 
 
-def test_generated_mail_over_smtp_is_posted_held_rejected_or_discarded(env: Env, sink: Sink):
+def test_generated_mail_over_smtp_is_posted_held_rejected_or_discarded(env: Env, sink: Sink,
+                                                                        figures: Callable[[str], None]):
     start(env, "mentors")
     sent: list[Sent] = []
 
@@ -470,5 +473,5 @@ def test_generated_mail_over_smtp_is_posted_held_rejected_or_discarded(env: Env,
 
     post()
     states = check_all_kept(env, sent, sink, ["mentors"])
-    report("generated", sent, states)
+    report(figures, "generated", sent, states)
     still_answers(env, sink, "mentors")

@@ -131,9 +131,8 @@ def unrecorded_at_most(env: Env) -> int:
     return env.config.delivery.batch_size
 
 
-def report(capsys: pytest.CaptureFixture, title: str, **figures: object) -> None:
-    with capsys.disabled():
-        print(f"\n[reliability] {title}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.items()))
+def report(say: Callable[[str], None], title: str, **measured: object) -> None:
+    say(f"[reliability] {title}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in measured.items()))
 
 
 def check_delivered(env: Env, sink: Sink, msgids: list[str], members: list[str]) -> Counter:
@@ -152,7 +151,7 @@ def served(tmp_path: Path, sink: Sink) -> Iterator[Served]:
 
 
 def test_kill_during_ingest_from_concurrent_clients_loses_nothing(served: Served, sink: Sink,
-                                                                  capsys: pytest.CaptureFixture):
+                                                                  figures: Callable[[str], None]):
     env, total, clients = served.env, 1000, 8
     members = ["mia@example.net", "noor@example.net", "oli@example.net"]
     env.group("mentors", *members, policy="open")
@@ -180,7 +179,7 @@ def test_kill_during_ingest_from_concurrent_clients_loses_nothing(served: Served
     twice = [m for m in ledger.acked if by_id[m] > 1]
     not_posted = [(m, s) for (m, s) in rows if s != "posted"]
     duplicates = sum(n - 1 for n in seen.values())
-    report(capsys, "kill -9 during ingest", clients=clients, messages_acknowledged=ledger.count(),
+    report(figures, "kill -9 during ingest", clients=clients, messages_acknowledged=ledger.count(),
            acknowledged_before_the_kill=acked_before_kill, client_retries=ledger.retries,
            stored=len(by_id), lost=len(missing), copies=sum(seen.values()), duplicated_copies=duplicates)
     assert missing == [] and twice == [] and not_posted == []
@@ -189,7 +188,7 @@ def test_kill_during_ingest_from_concurrent_clients_loses_nothing(served: Served
 
 
 def test_kill_during_fan_out_to_a_thousand_members_resumes_it(served: Served, sink: Sink, tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture):
+                                                              figures: Callable[[str], None]):
     env = served.env
     members = open_group_served(served, tmp_path, 1000)
     posts = [f"<fan-{i}@example.com>" for i in range(3)]
@@ -201,7 +200,7 @@ def test_kill_during_fan_out_to_a_thousand_members_resumes_it(served: Served, si
 
     seen = check_delivered(env, sink, posts, members)
     duplicates = sum(n - 1 for n in seen.values())
-    report(capsys, "kill -9 during fan-out", members=len(members), posts=len(posts), copies_expected=expected,
+    report(figures, "kill -9 during fan-out", members=len(members), posts=len(posts), copies_expected=expected,
            copies_before_the_kill=sent_before_kill, copies_received=sum(seen.values()),
            duplicated_copies=duplicates)
     assert sent_before_kill < expected, "the kill came after the fan-out had finished"
@@ -209,7 +208,7 @@ def test_kill_during_fan_out_to_a_thousand_members_resumes_it(served: Served, si
 
 
 def test_a_stop_of_the_whole_group_mid_fan_out_sends_no_copy_twice(served: Served, sink: Sink, tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture):
+                                                                    figures: Callable[[str], None]):
     """systemd (and `kill` of the group) sends SIGTERM to every process of the service at once:
     the worker finishes and records the copies in flight, so the restart sends none again."""
     env = served.env
@@ -221,7 +220,8 @@ def test_a_stop_of_the_whole_group_mid_fan_out_sends_no_copy_twice(served: Serve
     served.start()
     seen = check_delivered(env, sink, ["<stop-1@example.com>"], members)
     duplicates = sum(n - 1 for n in seen.values())
-    report(capsys, "SIGTERM to the group during fan-out", members=len(members), copies_before_the_stop=sent_before_stop,
+    report(figures, "SIGTERM to the group during fan-out", members=len(members),
+           copies_before_the_stop=sent_before_stop,
            duplicated_copies=duplicates)
     assert sent_before_stop < len(members), "the stop came after the fan-out had finished"
     assert duplicates == 0
@@ -245,7 +245,7 @@ def test_kill_of_the_worker_process_alone_keeps_the_listener_answering(served: S
 
 
 def test_kill_while_digests_go_out_sends_each_reader_one_digest(tmp_path: Path, sink: Sink,
-                                                                capsys: pytest.CaptureFixture):
+                                                                figures: Callable[[str], None]):
     """1,000 daily-digest readers, due at start; the kill lands while the digests go out. After
     the restart the scheduler runs again and must not queue a second digest for anyone."""
     with serving(tmp_path, sink, extra="[digest]\ncheck_every = 1\n") as served:
@@ -265,8 +265,8 @@ def test_kill_while_digests_go_out_sends_each_reader_one_digest(tmp_path: Path, 
         env.drained()
         subjects = {r.message["Subject"] for r in sink.received}
         duplicates = sink.count() - len(readers)
-        report(capsys, "kill -9 during digest delivery", readers=len(readers), digests_before_the_kill=sent_before_kill,
-               digests_received=sink.count(), duplicated_digests=duplicates)
+        report(figures, "kill -9 during digest delivery", readers=len(readers),
+               digests_before_the_kill=sent_before_kill, digests_received=sink.count(), duplicated_digests=duplicates)
         assert len(subjects) == 1  # one issue, whatever was re-sent
         assert sent_before_kill < len(readers)
         assert duplicates <= unrecorded_at_most(env)
