@@ -26,20 +26,32 @@ DKIM_SETTINGS = f'[dkim]\ndomain = "{DOMAIN}"\nselector = "bench"\nprivate_key =
 
 
 class Install:
-    """A temporary folder with config.toml and a SQLite database; `serve()` starts mailhub."""
+    """A temporary folder with config.toml and a database (SQLite in the folder, or a new one on a
+    throw-away PostgreSQL server); `serve()` starts `processes` mailhub serve processes on it,
+    each listening on its own port."""
 
-    def __init__(self, relay: str, extra: str = "") -> None:
+    def __init__(self, relay: str, extra: str = "", postgresql: bool = False, processes: int = 1) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="mailhub-bench-"))
-        self.port = free_port()
-        self.config = self.folder / "config.toml"
-        self.config.write_text(f"""
+        self.postgres = None
+        url = "sqlite:///mailhub.db"
+        if postgresql:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+            from pg import PostgresServer  # the tests' throw-away server, here with fsync on
+
+            self.postgres = PostgresServer(durable=True).start()
+            url = self.postgres.create_database()
+        self.database_url = url if postgresql else f"sqlite:///{self.folder / 'mailhub.db'}"
+        self.ports = [free_port() for _ in range(processes)]
+        self.configs = [self.folder / ("config.toml" if i == 0 else f"config{i}.toml") for i in range(processes)]
+        for port, config in zip(self.ports, self.configs):
+            config.write_text(f"""
 [server]
 domain = "{DOMAIN}"
-port = {self.port}
+port = {port}
 max_recipients = 50
 
 [database]
-url = "sqlite:///mailhub.db"
+url = "{url}"
 
 [relay]
 {relay}
@@ -49,7 +61,8 @@ connections = 4
 batch_size = 500
 {extra}
 """)
-        self.proc: subprocess.Popen | None = None
+        self.port, self.config = self.ports[0], self.configs[0]
+        self.procs: list[subprocess.Popen] = []
 
     def cli(self, *args: str) -> str:
         out = subprocess.run([MAILHUB, *args, "--config", str(self.config)], capture_output=True, text=True)
@@ -57,41 +70,58 @@ batch_size = 500
             raise SystemExit(f"mailhub {' '.join(args)} failed: {out.stderr.strip()}")
         return out.stdout
 
-    def serve(self) -> subprocess.Popen:
-        self.proc = subprocess.Popen([MAILHUB, "serve", "--config", str(self.config)],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.folder / "serve.log", "w"))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self.proc
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("mailhub serve did not start; see " + str(self.folder / "serve.log"))
+    def serve(self) -> None:
+        for i, (port, config) in enumerate(zip(self.ports, self.configs)):
+            log = self.folder / f"serve{i}.log"
+            self.procs.append(subprocess.Popen([MAILHUB, "serve", "--config", str(config)],
+                                               stdout=subprocess.DEVNULL, stderr=open(log, "w")))
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"mailhub serve did not start; see {log}") from None
+                    time.sleep(0.05)
 
     def peak_rss_mb(self) -> dict[str, float]:
-        """High-water resident memory (VmHWM) of `mailhub serve` and of its worker process,
+        """High-water resident memory (VmHWM) of each `mailhub serve` and of its worker process,
         read while they still run."""
-        assert self.proc is not None
-        pids = {"serve": self.proc.pid}
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        for pid in children:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            pids["multiprocessing resource tracker" if b"resource_tracker" in cmdline else "workers"] = int(pid)
         peaks = {}
-        for name, pid in pids.items():
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks[name] = int(line.split()[1]) / 1024
+        for i, proc in enumerate(self.procs):
+            suffix = f" {i + 1}" if len(self.procs) > 1 else ""
+            pids = {f"serve{suffix}": proc.pid}
+            for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                kind = "multiprocessing resource tracker" if b"resource_tracker" in cmdline else "workers"
+                pids[kind + suffix] = int(pid)
+            for name, pid in pids.items():
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks[name] = int(line.split()[1]) / 1024
         return peaks
 
-
     def close(self, keep: bool = False) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=30)
+        if self.postgres is not None:
+            self.postgres.stop()
         if not keep:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def database_options(parser) -> None:  # noqa: ANN001
+    parser.add_argument("--postgresql", action="store_true",
+                        help="on a throw-away PostgreSQL server (Debian's postgresql; fsync on) instead of SQLite")
+    parser.add_argument("--processes", type=int, default=1, help="mailhub serve processes sharing the database")
+
+
+def describe(install: Install) -> str:
+    database = "PostgreSQL" if install.postgres is not None else "SQLite"
+    return f"{database}, {len(install.ports)} serve process(es)"
 
 
 def show_rss(peaks: dict[str, float]) -> str:

@@ -11,7 +11,7 @@ import multiprocessing
 import smtplib
 import time
 
-from common import DKIM_SETTINGS, DOMAIN, Install, free_port, machine, show_rss
+from common import DKIM_SETTINGS, DOMAIN, Install, database_options, describe, free_port, machine, show_rss
 
 
 def sink(port: int, count, ready) -> None:  # noqa: ANN001 - multiprocessing shared values
@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--dkim", action="store_true", help="sign every copy (with the tests' key)")
+    database_options(parser)
     args = parser.parse_args()
     ctx = multiprocessing.get_context("spawn")
     count, ready = ctx.Value("l", 0), ctx.Event()
@@ -43,7 +44,8 @@ def main() -> None:
     relay = ctx.Process(target=sink, args=(relay_port, count, ready), daemon=True)
     relay.start()
     ready.wait(20)
-    install = Install(f'host = "127.0.0.1"\nport = {relay_port}', DKIM_SETTINGS if args.dkim else "")
+    install = Install(f'host = "127.0.0.1"\nport = {relay_port}', DKIM_SETTINGS if args.dkim else "",
+                      postgresql=args.postgresql, processes=args.processes)
     try:
         install.cli("group", "create", "big")
         csv = install.folder / "members.csv"
@@ -64,7 +66,7 @@ def main() -> None:
             time.sleep(0.01)
         elapsed = time.perf_counter() - start
         peaks = install.peak_rss_mb()
-        print(f"machine: {machine()}; DKIM signing {'on' if args.dkim else 'off'}")
+        print(f"machine: {machine()}; {describe(install)}; DKIM signing {'on' if args.dkim else 'off'}")
         print(f"fan-out: {count.value} of {args.members} copies at the relay in {elapsed:.2f} s "
               f"= {count.value / elapsed:.0f} recipients/s (first copy after {first or 0:.2f} s)")
         print(f"peak RSS: {show_rss(peaks)}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sqlite3
 import statistics
 import time
 
-from common import DOMAIN, Install, machine, show_rss
+from sqlalchemy import create_engine, text
+
+from common import DOMAIN, Install, database_options, describe, machine, show_rss
 
 
 async def _reply(reader: asyncio.StreamReader) -> int:
@@ -50,24 +51,30 @@ async def client(port: int, n: int, first: int, latencies: list[float], group: s
     writer.close()
 
 
-async def run(port: int, messages: int, clients: int) -> tuple[float, list[float]]:
+async def run(ports: list[int], messages: int, clients: int) -> tuple[float, list[float]]:
+    """The clients are spread over the serve processes' listeners, as MX records would spread them."""
     latencies: list[float] = []
     per = messages // clients
     start = time.perf_counter()
-    await asyncio.gather(*(client(port, per, c * per, latencies, "bench") for c in range(clients)))
+    await asyncio.gather(*(client(ports[c % len(ports)], per, c * per, latencies, "bench") for c in range(clients)))
     return time.perf_counter() - start, latencies
 
 
 def wait_drained(install: Install, timeout: float = 300) -> tuple[bool, int]:
     """Wait until every stored message is processed and every copy delivered (read-only peek)."""
-    db = sqlite3.connect(f"file:{install.folder / 'mailhub.db'}?mode=ro", uri=True)
+    engine = create_engine(install.database_url)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new = db.execute("SELECT count(*) FROM messages WHERE state = 'new'").fetchone()[0]
-        pending = db.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
-        if not new and not pending:
-            return True, db.execute("SELECT count(*) FROM outbox WHERE state = 'sent'").fetchone()[0]
-        time.sleep(0.05)
+    try:
+        with engine.connect() as db:
+            while time.monotonic() < deadline:
+                new = db.execute(text("SELECT count(*) FROM messages WHERE state = 'new'")).scalar()
+                pending = db.execute(text("SELECT count(*) FROM outbox WHERE state = 'pending'")).scalar()
+                if not new and not pending:
+                    return True, db.execute(text("SELECT count(*) FROM outbox WHERE state = 'sent'")).scalar()
+                db.rollback()  # a fresh snapshot for the next look
+                time.sleep(0.05)
+    finally:
+        engine.dispose()
     return False, 0
 
 
@@ -76,8 +83,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--members", type=int, default=5, help="members of the group (posts fan out to them)")
+    database_options(parser)
     args = parser.parse_args()
-    install = Install('maildir = "outgoing"')
+    install = Install('maildir = "outgoing"', postgresql=args.postgresql, processes=args.processes)
     try:
         install.cli("group", "create", "bench", "--policy", "open")
         csv = install.folder / "members.csv"
@@ -86,18 +94,19 @@ def main() -> None:
         install.cli("member", "import", "bench", str(csv))
         install.serve()
         started = time.perf_counter()
-        elapsed, latencies = asyncio.run(run(install.port, args.messages, args.clients))
+        elapsed, latencies = asyncio.run(run(install.ports, args.messages, args.clients))
         drained, copies = wait_drained(install)
         end_to_end = time.perf_counter() - started
         latencies.sort()
         accepted = len(latencies)
-        print(f"machine: {machine()}")
+        print(f"machine: {machine()}; {describe(install)}")
         print(f"ingest: {accepted} messages from {args.clients} concurrent clients in {elapsed:.2f} s "
               f"= {accepted / elapsed:.0f} messages/s accepted (durable: 250 after commit)")
         print(f"accept latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
               f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms")
         print(f"end to end: all posts processed and {copies} copies delivered {end_to_end:.2f} s after the "
-              f"first post = {accepted / end_to_end:.0f} posts/s" if drained else "end to end: queue not drained in time")
+              f"first post = {accepted / end_to_end:.0f} posts/s" if drained
+              else "end to end: queue not drained in time")
         print(f"peak RSS: {show_rss(install.peak_rss_mb())}")
     finally:
         install.close()

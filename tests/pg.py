@@ -35,7 +35,8 @@ class PostgresServer:
     """One throwaway cluster. PostgreSQL refuses to run as root, so as root the cluster belongs to
     the `postgres` user that Debian's package creates."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable
         self.bin = _bin_dir()
         self.port = _free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="mailhub-pg-"))
@@ -57,10 +58,12 @@ class PostgresServer:
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--locale=C.UTF-8", "--no-sync")
-        # fsync off: these clusters are thrown away; what the tests check is our locking and
-        # claiming, not PostgreSQL's durability. max_connections: several services at once.
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        # fsync off for the tests: these clusters are thrown away, and what the tests check is our
+        # locking and claiming, not PostgreSQL's durability. The benchmarks keep it on, to be
+        # compared with SQLite's fsync on every intake commit. max_connections: several services.
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options, "-w", "start")
         return self
 
