@@ -19,13 +19,11 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session as SMTPSession, synta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from mailhub.body import read_headers
 from mailhub.config import Config, ServerConfig
 from mailhub.logs import event, peer
 from mailhub.models import Group
-from mailhub.parse import header_message_id
 from mailhub.router import AddressError, RelayRefused, parse_address
-from mailhub.store import Incoming, StoreWriter
+from mailhub.store import Incoming, StoreWriter, header_id
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +89,8 @@ class Handler:
         # The null reverse-path <> marks bounces and auto-replies (RFC 5321 4.5.5).
         sender = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
         items = []
-        logged = _logged_id(raw)
+        found = header_id(raw)  # read once: for the log lines and the store
+        logged = f"<{found}>" if found else None  # a made-up id is the store's, not the mail's
         try:
             for rcpt in envelope.rcpt_tos:
                 addr = parse_address(rcpt, self.config.server.domain)
@@ -99,7 +98,7 @@ class Handler:
                 if group_id is None:  # deleted between RCPT and DATA
                     return "451 4.3.0 Group changed during delivery, please try again"
                 items.append(Incoming(group_id=group_id, channel=addr.kind, address_token=addr.token,
-                                      rcpt=rcpt, envelope_from=sender, raw=raw))
+                                      rcpt=rcpt, envelope_from=sender, raw=raw, header_id=found))
                 event(log, "received", message_id=logged, group=addr.group, channel=addr.kind, size=len(raw),
                       sender=f"<{sender}>", peer=peer(session.peer))
             await asyncio.wrap_future(self.writer.submit(items))
@@ -114,16 +113,6 @@ class Handler:
         # so the sender should simply try again.
         event(log, "session_failed", level=logging.ERROR, exc_info=error, error=repr(error))
         return "451 4.3.0 Temporary problem, please try again later"
-
-
-def _logged_id(raw: bytes) -> Optional[str]:
-    """The Message-ID for the log, as the store will read it; None (left out) when it has none
-    and the store makes one up."""
-    try:
-        found = header_message_id(read_headers(raw))
-    except Exception:  # noqa: BLE001 - a log line must not refuse a mail the store takes
-        return None
-    return f"<{found}>" if found else None
 
 
 def printable(address: str) -> str:

@@ -28,6 +28,15 @@ class Incoming:
     rcpt: str
     envelope_from: str
     raw: bytes
+    header_id: Optional[str] = None  # the Message-ID its headers give ("" for none), if read already
+
+
+def header_id(raw: bytes) -> str:
+    """The Message-ID the mail's headers give, or "" (none, or headers that do not parse)."""
+    try:
+        return header_message_id(read_headers(raw))
+    except Exception:  # noqa: BLE001 - unparsable headers still get stored
+        return ""
 
 
 # Message.reason of a post taken from an archive (`mailhub import`): it was published elsewhere
@@ -35,14 +44,13 @@ class Incoming:
 IMPORTED = "imported"
 
 
-def message_id_of(raw: bytes, domain: str, stable: bool = False) -> str:
-    """The mail's Message-ID, or a made-up one so that every stored row has a dedup key. Made up at
-    random for live mail (two alike mails without one are two posts); with `stable`, from the bytes,
-    so that importing an archive again finds its mails without one."""
-    try:
-        found = header_message_id(read_headers(raw))
-    except Exception:  # noqa: BLE001 - unparsable headers still get stored
-        found = ""
+def message_id_of(raw: bytes, domain: str, stable: bool = False, found: Optional[str] = None) -> str:
+    """The mail's Message-ID (`found`, when the caller has read it), or a made-up one so that every
+    stored row has a dedup key. Made up at random for live mail (two alike mails without one are
+    two posts); with `stable`, from the bytes, so that importing an archive again finds its mails
+    without one."""
+    if found is None:
+        found = header_id(raw)
     made_up = hashlib.sha256(raw).hexdigest()[:32] if stable else uuid.uuid4().hex
     return found or f"mailhub-{made_up}@{domain}"
 
@@ -52,7 +60,7 @@ def insert_incoming(session: Session, items: list[Incoming], domain: str) -> Non
     now = utcnow()
     rows = [
         {"group_id": i.group_id, "channel": i.channel, "address_token": i.address_token, "rcpt": i.rcpt,
-         "envelope_from": i.envelope_from, "raw": i.raw, "message_id": message_id_of(i.raw, domain),
+         "envelope_from": i.envelope_from, "raw": i.raw, "message_id": message_id_of(i.raw, domain, found=i.header_id),
          "received_at": now, "state": "new", "reason": "", "attempts": 0, "from_addr": "",
          "from_name": "", "subject": "", "body_text": "", "new_text": "", "thread_index": "", "attachments": []}
         for i in items
