@@ -182,9 +182,10 @@ def attach(session: Session, group_id: int, list_prefix: str, message: Message, 
     if adopted:
         chosen = orphans[0]  # the parent joins its first early reply's topic
     _lock(session, [t for t in (chosen, *orphans) if t is not None])
-    if chosen is not None and live_topic(session, chosen) != chosen:  # merged by another worker meanwhile
-        chosen = live_topic(session, chosen)
-        _lock(session, [chosen])
+    live = live_topic(session, chosen)
+    if live != chosen:  # merged into another topic by another worker meanwhile
+        chosen = live
+        _lock(session, [live])
     topic = session.get(Topic, chosen) if chosen is not None else None
     if topic is None:
         subject, _ = strip_prefixes(mail.subject, list_prefix)

@@ -37,10 +37,16 @@ def send(served: Served, subject: str) -> None:
 
 
 def refused_with_451(served: Served, subject: str) -> str:
-    with pytest.raises(smtplib.SMTPDataError) as err:
+    """The store's trouble as the sender sees it: 451 after DATA, or already at RCPT when the
+    listener's list of groups was due to be read again just then."""
+    with pytest.raises((smtplib.SMTPDataError, smtplib.SMTPRecipientsRefused)) as err:
         send(served, subject)
-    assert err.value.smtp_code == 451, err.value
-    return err.value.smtp_error.decode()
+    if isinstance(err.value, smtplib.SMTPRecipientsRefused):
+        [(code, reply)] = err.value.recipients.values()
+    else:
+        code, reply = err.value.smtp_code, err.value.smtp_error
+    assert code == 451, err.value
+    return reply.decode()
 
 
 def test_a_database_locked_by_another_program_gets_451_then_recovers(served: Served, sink: Sink):
