@@ -49,6 +49,7 @@ class Install:
 domain = "{DOMAIN}"
 port = {port}
 max_recipients = 50
+max_sessions_per_ip = 100  # every bench client comes from 127.0.0.1
 
 [database]
 url = "{url}"

@@ -8,12 +8,23 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mailhub.router import AddressError, normalize_email
 from mailhub.logs import FORMATS as LOG_FORMATS, LEVELS as LOG_LEVELS
 from mailhub.schedule import ScheduleError, read_time, read_weekly, read_zone
-from mailhub.signing import read_private_key
 
 DEFAULT_PATH = "config.toml"
-REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def shipped_templates() -> Path:
+    """The templates mailhub comes with. A wheel ships the repo's top-level templates/ inside the
+    package (mailhub/templates, see pyproject.toml); a checkout or an editable install has no such
+    folder and uses the repo's templates/ itself, so an admin's edits there take effect."""
+    package = Path(__file__).resolve().parent
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+REPO_TEMPLATES = shipped_templates()  # the default [templates] folder, installed or in the checkout
 
 
 MAX_NUMBER = 1e9  # ~31 years in seconds: larger values are typos, and overflow date arithmetic
@@ -37,11 +48,21 @@ class ServerConfig:
     # max_message_size in memory, so this also bounds memory); idle_timeout is RFC 5321 4.5.3.2.7's
     # five minutes; max_commands leaves an MTA room for many messages per connection while ending
     # RCPT/NOOP/RSET floods and address harvesting; max_line_length is RFC 5321 4.5.3.1.6's 998
-    # bytes, the longest line every relay downstream must take.
+    # bytes, the longest line every relay downstream must take. max_sessions_per_ip keeps one client
+    # from taking every session (a big sender has many addresses). data_timeout caps the whole DATA
+    # phase, so it must cover max_message_size at the slowest rate a real sender has (10 MB in 600 s
+    # is 17 KB/s); data_min_rate ends a dribble sooner: a client that falls RATE_HEAD_START bytes
+    # (receive.py; one minute at 100 bytes/s) behind it gets 421, which no real link does.
     max_sessions: int = 100
     idle_timeout: float = 300.0
     max_commands: int = 1000
     max_line_length: int = 998
+    max_sessions_per_ip: int = 10
+    data_timeout: float = 600.0
+    data_min_rate: int = 100
+    # Where mail to postmaster@ and abuse@ (RFC 5321 4.5.1, RFC 2142) goes, and an owner-less group's
+    # -owner@ mail and held-post notices; empty: to every group's owners.
+    postmaster: str = ""
 
 
 @dataclass(frozen=True)
@@ -195,11 +216,17 @@ SESSION_OVERHEAD = 6  # commands besides RCPT in one message over TLS: EHLO STAR
 
 
 def _check_server_limits(server: ServerConfig) -> None:
-    for key in ("max_sessions", "max_recipients"):
+    for key in ("max_sessions", "max_recipients", "max_sessions_per_ip"):
         if getattr(server, key) < 1:
             raise ConfigError(f"'server.{key}' must be at least 1")
-    if server.idle_timeout < 1:
-        raise ConfigError(f"'server.idle_timeout' must be at least 1 (second), got {server.idle_timeout:g}")
+    if server.max_sessions_per_ip > server.max_sessions:
+        raise ConfigError(f"'server.max_sessions_per_ip' must be at most 'server.max_sessions' "
+                          f"({server.max_sessions}), got {server.max_sessions_per_ip}")
+    for key in ("idle_timeout", "data_timeout"):
+        if getattr(server, key) < 1:
+            raise ConfigError(f"'server.{key}' must be at least 1 (second), got {getattr(server, key):g}")
+    if server.data_min_rate < 1:
+        raise ConfigError(f"'server.data_min_rate' must be at least 1 (byte per second), got {server.data_min_rate}")
     if server.max_line_length < RFC_LINE_LENGTH:
         raise ConfigError(f"'server.max_line_length' must be at least {RFC_LINE_LENGTH} (bytes, RFC 5321 "
                           f"4.5.3.1.6), got {server.max_line_length}")
@@ -237,6 +264,8 @@ def _check_dkim(dkim: DkimConfig, base: Path) -> DkimConfig:
     if len(given) < 3:
         missing = [f"'dkim.{key}'" for key in ("domain", "selector", "private_key") if key not in given]
         raise ConfigError(f"DKIM signing needs {' and '.join(missing)} too (or remove the [dkim] section)")
+    from mailhub.signing import read_private_key  # here: dkim (and dnspython) cost every command ~50 ms
+
     path = (base / dkim.private_key).resolve()
     try:
         read_private_key(path)
@@ -262,11 +291,23 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
             raise ConfigError(f"missing section '[{name}]'")
     parts = {name: _section(name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()}
     server: ServerConfig = parts["server"]
+    if "max_sessions_per_ip" not in data["server"]:  # the default gives way to a smaller max_sessions
+        server = ServerConfig(**{**server.__dict__,
+                                 "max_sessions_per_ip": min(server.max_sessions_per_ip, server.max_sessions)})
     if not server.domain or "@" in server.domain or " " in server.domain:
         raise ConfigError(f"'server.domain' must be a mail domain such as lists.example.org, got {server.domain!r}")
     if not 0 < server.port < 65536:
         raise ConfigError(f"'server.port' must be between 1 and 65535, got {server.port}")
     _check_server_limits(server)
+    if server.postmaster:
+        try:
+            normalize_email(server.postmaster)
+        except AddressError:
+            raise ConfigError(f"'server.postmaster' must be one mail address such as admin@example.org, "
+                              f"got {server.postmaster!r}") from None
+        if server.postmaster.strip().lower().rpartition("@")[2] == server.domain.lower():
+            raise ConfigError(f"'server.postmaster' must be an address outside {server.domain} "
+                              "(mail to it would come straight back)")
     parts["server"] = ServerConfig(**{**server.__dict__, "domain": server.domain.lower(),
                                       **_check_tls(server, base)})
     relay: RelayConfig = parts["relay"]

@@ -1,17 +1,19 @@
 """The SMTP listener: validate recipients, store bytes, answer. It knows nothing of topics or members.
 
 It also holds the limits that keep one client from exhausting the listener ([server] in config.toml):
-concurrent sessions, idle time, commands per session, line length and message size."""
+concurrent sessions (in all and per client address), idle time, commands per session, line length,
+message size, and the time and pace of DATA."""
 from __future__ import annotations
 
 import asyncio
 import collections
 import functools
+import ipaddress
 import logging
 import resource
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional
 
 from aiosmtpd.controller import Controller
@@ -22,8 +24,8 @@ from sqlmodel import Session, select
 from mailhub.config import Config, ServerConfig
 from mailhub.logs import event, peer
 from mailhub.models import Group
-from mailhub.router import AddressError, RelayRefused, parse_address
-from mailhub.store import Incoming, StoreWriter, header_id
+from mailhub.router import POSTMASTER, AddressError, RelayRefused, parse_address
+from mailhub.store import REUSED_ID, Incoming, StoreWriter, header_id
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ class Handler:
             return f"550 5.7.1 <{printable(written)}>: {exc}"
         except AddressError as exc:
             return f"550 5.1.1 <{printable(written)}>: {exc}"
+        if parsed.kind == POSTMASTER:
+            envelope.rcpt_tos.append(address)
+            return "250 2.1.5 OK"
         try:
             group_id = await self.groups.find(parsed.group)
         except Exception as exc:  # noqa: BLE001 - a store problem is temporary for the sender
@@ -94,18 +99,24 @@ class Handler:
         try:
             for rcpt in envelope.rcpt_tos:
                 addr = parse_address(rcpt, self.config.server.domain)
-                group_id = await self.groups.find(addr.group)
-                if group_id is None:  # deleted between RCPT and DATA
-                    return "451 4.3.0 Group changed during delivery, please try again"
+                group_id = None
+                if addr.kind != POSTMASTER:
+                    group_id = await self.groups.find(addr.group)
+                    if group_id is None:  # deleted between RCPT and DATA
+                        return "451 4.3.0 Group changed during delivery, please try again"
                 items.append(Incoming(group_id=group_id, channel=addr.kind, address_token=addr.token,
                                       rcpt=rcpt, envelope_from=sender, raw=raw, header_id=found))
-                event(log, "received", message_id=logged, group=addr.group, channel=addr.kind, size=len(raw),
-                      sender=f"<{sender}>", peer=peer(session.peer))
-            await asyncio.wrap_future(self.writer.submit(items))
+                event(log, "received", message_id=logged, group=addr.group or None, channel=addr.kind,
+                      size=len(raw), sender=f"<{sender}>", peer=peer(session.peer))
+            stored = await asyncio.wrap_future(self.writer.submit(items))
         except Exception as exc:  # noqa: BLE001 - never 250 for an unstored mail
             event(log, "not_stored", level=logging.ERROR, sender=f"<{sender}>", error=exc)
             return "451 4.3.0 Could not store the message, please try again later"
-        event(log, "stored", message_id=logged, rows=len(items))
+        for item, done in zip(items, stored):
+            # One line per row, saying what it is: a mail delivered again is a "duplicate" (kept
+            # as discarded, naming the row that has it), a reused Message-ID is stored under its own.
+            event(log, done.outcome, message_id=logged, id=done.pk, rcpt=item.rcpt, key=f"<{done.message_id}>"
+                  if done.outcome == REUSED_ID else None, earlier=done.earlier)
         return "250 2.0.0 Message accepted"
 
     async def handle_exception(self, error: Exception) -> str:
@@ -126,25 +137,80 @@ def printable(address: str) -> str:
 class DataLimits:
     max_bytes: int
     max_line: int  # bytes, without the line end and the dot added for transparency
+    max_seconds: float  # the whole DATA phase, from the 354 to the end mark
+    min_rate: float  # bytes per second on average, after a head start of RATE_HEAD_START bytes; 0: none
 
 
-TOO_BIG, TOO_LONG = "too big", "line too long"
+TOO_BIG, TOO_LONG = "too big", "line too long"  # answered after the end mark
+TOO_SLOW, TOO_LATE = "too slow", "took too long"  # answered at once, and the connection closed
+
+# The head start before data_min_rate bites: a client may fall this many bytes behind the minimum
+# rate (one minute at the default 100 bytes/s; about one text mail with its headers), so a stall
+# at the start, or a small mail on a slow phone link, is never cut off, while a client that
+# dribbles a line a second is, after about a minute instead of at data_timeout (ten). In bytes
+# rather than seconds, so the grace scales with the rate: a higher minimum means a shorter one.
+RATE_HEAD_START = 6000
+
+
+class Pace:
+    """Holds one DATA phase to `min_rate`: the reader adds to `size`, and one timer, set for the
+    moment the client would fall behind if nothing more came, wakes only then, so a steady mail
+    costs an addition per line and a timer or two, not a timer per line."""
+
+    def __init__(self, min_rate: float, deadline: asyncio.Timeout) -> None:
+        self.min_rate, self.deadline = min_rate, deadline
+        self.loop = asyncio.get_running_loop()
+        self.start, self.size, self.slow = self.loop.time(), 0, False
+        self.timer: Optional[asyncio.TimerHandle] = None
+        if min_rate > 0:
+            self._check()
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        due = self.start + (self.size + RATE_HEAD_START) / self.min_rate
+        if now < due:
+            self.timer = self.loop.call_at(due, self._check)
+        else:  # ends the read at once, through the same timeout that enforces max_seconds
+            self.slow = True
+            self.deadline.reschedule(now)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 async def read_data(reader: asyncio.StreamReader, limits: DataLimits,
-                    heard: Callable[[], None] = lambda: None) -> tuple[bytes, Optional[str]]:
+                    heard: Callable[[int], None] = lambda size: None) -> tuple[bytes, Optional[str]]:
     """The message after DATA, up to CRLF.CRLF, with CRLF line ends and dots unstuffed; or b"" and
     TOO_BIG or TOO_LONG. Past a limit the rest is read and dropped, so the answer comes after
-    the end mark, where the client listens for it (RFC 5321 4.2.5).
+    the end mark, where the client listens for it (RFC 5321 4.2.5). Past `max_seconds`, or when
+    the client falls behind `min_rate`, it returns b"" and TOO_LATE or TOO_SLOW at once: reading on
+    is what those limits forbid. `heard` gets the bytes read so far each time more come.
 
     A bare LF ends a line like CRLF (Postfix's default), so mail from scripts that write LF
     only is taken whole instead of as one endless line. The end mark itself must be exactly
     CRLF "." CRLF: taking LF "." CRLF there is what SMTP smuggling exploits."""
+    pace: Optional[Pace] = None
+    try:
+        async with asyncio.timeout(limits.max_seconds) as deadline:
+            pace = Pace(limits.min_rate, deadline)
+            return await _read_lines(reader, limits, heard, pace)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        return b"", TOO_SLOW if pace is not None and pace.slow else TOO_LATE
+    finally:
+        if pace is not None:
+            pace.stop()
+
+
+async def _read_lines(reader: asyncio.StreamReader, limits: DataLimits, heard: Callable[[int], None],
+                      pace: Pace) -> tuple[bytes, Optional[str]]:
     lines: list[bytes] = []
     partial = bytearray()  # a line longer than the reader's buffer, arriving in pieces
     in_line = tail_cr = False  # the last piece did not end a line / ended in CR
     after_crlf = True  # the DATA command's own CRLF starts the first line
-    size, problem = 0, None
+    problem = None
     while True:
         try:
             piece = await reader.readuntil(b"\n")
@@ -154,9 +220,9 @@ async def read_data(reader: asyncio.StreamReader, limits: DataLimits,
             raise ConnectionResetError("connection closed during DATA") from exc
         if piece == b".\r\n" and after_crlf and not in_line:
             return b"".join(lines), problem
-        heard()
-        size += len(piece)
-        if problem is None and size > limits.max_bytes:
+        pace.size += len(piece)
+        heard(pace.size)
+        if problem is None and pace.size > limits.max_bytes:
             problem = TOO_BIG
         if not piece.endswith(b"\n"):
             in_line, tail_cr = True, piece.endswith(b"\r")
@@ -182,19 +248,49 @@ async def read_data(reader: asyncio.StreamReader, limits: DataLimits,
 
 @dataclass
 class SessionCount:
-    """Open sessions of one listener. Only the listener's event loop touches it, so no lock."""
+    """Open sessions of one listener, in all and per client address, so that one client cannot
+    take every place. Only the listener's event loop touches it, so no lock."""
 
     limit: int
+    per_address: int
     open: int = 0
+    by_address: dict[str, int] = field(default_factory=dict)  # addresses with a session open only
 
-    def enter(self) -> bool:
+    def enter(self, address: str) -> Optional[str]:
+        """None when the session may go ahead (and is counted), else why not: TOO_MANY_SESSIONS
+        or TOO_MANY_FROM_ADDRESS."""
         if self.open >= self.limit:
-            return False
+            return TOO_MANY_SESSIONS
+        held = self.by_address.get(address, 0)
+        if held >= self.per_address:
+            return TOO_MANY_FROM_ADDRESS
         self.open += 1
-        return True
+        self.by_address[address] = held + 1
+        return None
 
-    def leave(self) -> None:
+    def leave(self, address: str) -> None:
         self.open -= 1
+        held = self.by_address.pop(address) - 1
+        if held:
+            self.by_address[address] = held
+
+
+TOO_MANY_SESSIONS, TOO_MANY_FROM_ADDRESS = "too many sessions", "too many sessions from this address"
+REFUSALS = {
+    TOO_MANY_SESSIONS: "421 4.7.0 Too many connections, try again later",
+    TOO_MANY_FROM_ADDRESS: "421 4.7.0 Too many connections from your address, try again later",
+}
+
+
+def client_address(peername: Any) -> str:
+    """The IP address a session counts against: an IPv4-mapped IPv6 address (a dual-stack
+    listener's view of an IPv4 client) as the IPv4 address it is."""
+    host = str(peername[0] if isinstance(peername, tuple) else peername)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:  # not an IP address (a Unix socket): counted by what it is
+        return host
+    return str(getattr(ip, "ipv4_mapped", None) or ip)
 
 
 class LimitedSMTP(SMTP):
@@ -206,28 +302,34 @@ class LimitedSMTP(SMTP):
         # new connection and grown by each EHLO; each session needs its own.
         self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
         super().__init__(handler, data_size_limit=server.max_message_size, timeout=server.idle_timeout, **kwargs)
-        self.limits = DataLimits(server.max_message_size, server.max_line_length)
+        self.limits = DataLimits(server.max_message_size, server.max_line_length, server.data_timeout,
+                                 server.data_min_rate)
         self.max_commands, self.sessions = server.max_commands, sessions
         self.admitted, self.commands, self.rcpt_as_written = False, 0, ""
+        self.address, self.refused = "", None
         self._last_heard = float("-inf")  # when message data last came
+        self._data_size = 0  # bytes of the current DATA so far
         self._smtp_methods = {name: self._counted(name, method) for name, method in self._smtp_methods.items()}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.transport is None:  # not the STARTTLS upgrade of a session already counted
-            self.admitted = self.sessions.enter()
+            self.address = client_address(transport.get_extra_info("peername"))
+            self.refused = self.sessions.enter(self.address)
+            self.admitted = self.refused is None
         super().connection_made(transport)
 
     def connection_lost(self, error: Optional[Exception]) -> None:
         if self.admitted:
             self.admitted = False
-            self.sessions.leave()
+            self.sessions.leave(self.address)
         super().connection_lost(error)
 
     async def _handle_client(self) -> None:
         if not self.admitted:
             event(log, "session_refused", level=logging.WARNING, peer=peer(self.session.peer),
-                  reason="too many sessions", open=self.sessions.open)
-            await self.push("421 4.7.0 Too many connections, try again later")
+                  reason=self.refused, open=self.sessions.open,
+                  from_address=self.sessions.by_address.get(self.address, 0))
+            await self.push(REFUSALS[self.refused])
             self.transport.close()
             return
         await super()._handle_client()
@@ -263,8 +365,23 @@ class LimitedSMTP(SMTP):
         self.rcpt_as_written = next(iter((arg or "").partition(":")[2].split()), "")
         await super().smtp_RCPT(arg)
 
-    def _heard(self) -> None:
-        self._last_heard = self.loop.time()
+    def _heard(self, size: int) -> None:
+        self._last_heard, self._data_size = self.loop.time(), size
+
+    async def _hang_up_in_data(self, problem: str, began: float) -> None:
+        """421 and close for a DATA past data_timeout or under data_min_rate. Nothing is stored,
+        and what the client sent ahead is dropped unread, so none of it is taken as a command."""
+        if problem == TOO_SLOW:
+            limit = self.limits.min_rate
+            why = f"Data transfer too slow (less than {limit:g} bytes per second)"
+        else:
+            limit = self.limits.max_seconds
+            why = f"Data took longer than {limit:g} s"
+        event(log, "session_closed", level=logging.WARNING, peer=peer(self.session.peer), reason=f"data {problem}",
+              limit=limit, received=self._data_size, seconds=round(self.loop.time() - began, 1))
+        await self.push(f"421 4.4.2 {self.hostname} {why}, closing connection")
+        self.transport.close()
+        await self._reader.read()  # until the close is done; aiosmtpd then ends this session's task
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
@@ -279,7 +396,11 @@ class LimitedSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        began, self._data_size = self.loop.time(), 0
         content, problem = await read_data(self._reader, self.limits, self._heard)
+        if problem in (TOO_SLOW, TOO_LATE):
+            await self._hang_up_in_data(problem, began)
+            return
         if problem == TOO_BIG:
             status = f"552 5.3.4 Message too big (limit {self.limits.max_bytes} bytes)"
         elif problem == TOO_LONG:
@@ -323,7 +444,7 @@ class Listener(Controller):
     def __init__(self, handler: Handler, server: ServerConfig, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         # not `self.server`: Controller keeps its asyncio server there
-        self.limits, self.sessions = server, SessionCount(server.max_sessions)
+        self.limits, self.sessions = server, SessionCount(server.max_sessions, server.max_sessions_per_ip)
 
     def factory(self) -> LimitedSMTP:
         return LimitedSMTP(self.handler, self.limits, self.sessions, **self.SMTP_kwargs)

@@ -46,7 +46,7 @@ READERS = ("bea@example.com", "cid@example.com")
 DEAD = "dead@example.com"  # the sink refuses it, as a mailbox that no longer exists
 STRANGER = "stranger@example.net"  # not a member: writes to a group that does not exist
 WAIT = 60.0  # seconds: the bound of every wait, so a broken setup fails instead of hanging CI
-# How long Postfix remembers that mailhub refused an address. The README suggests 60s; shortened
+# How long Postfix remembers that mailhub refused an address. docs/operations.md suggests 60s; shortened
 # here so that the run can show a group created after a refusal being let in.
 FORGET_REFUSAL = 5
 VERP = re.compile(rf"{GROUP}-bounces\+[^@\s]+@{re.escape(DOMAIN)}")
@@ -117,7 +117,7 @@ smtpd_peername_lookup = no
 # A relay attempt gets a final 554 (Postfix's default defers it with 454).
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 
-# --- the lines a site adds for mailhub (README, "Postfix in front") ---
+# --- the lines a site adds for mailhub (docs/operations.md, "Postfix in front") ---
 relay_domains = {DOMAIN}
 transport_maps = hash:{config}/transport
 mynetworks = 127.0.0.0/8
@@ -269,6 +269,7 @@ class Mailhub:
 domain = "{DOMAIN}"
 host = "127.0.0.1"
 port = {self.ports.mailhub}
+max_sessions_per_ip = 100  # every session comes from Postfix, on 127.0.0.1
 
 [database]
 url = "sqlite:///mailhub.db"

@@ -291,13 +291,27 @@ def test_listener_limits_default_to_what_a_mail_admin_expects(tmp_path: Path) ->
     server = load_config(write(tmp_path, SERVER + DATABASE + RELAY)).server
     assert (server.max_sessions, server.idle_timeout, server.max_commands, server.max_line_length) == (
         100, 300.0, 1000, 998)
+    assert (server.max_sessions_per_ip, server.data_timeout, server.data_min_rate) == (10, 600.0, 100)
 
 
 def test_listener_limits_can_be_set(tmp_path: Path) -> None:
     text = SERVER + "max_sessions = 500\nidle_timeout = 60\nmax_commands = 200\nmax_line_length = 4096\n"
+    text += "max_sessions_per_ip = 50\ndata_timeout = 1800\ndata_min_rate = 1000\n"
     server = load_config(write(tmp_path, text + DATABASE + RELAY)).server
     assert (server.max_sessions, server.idle_timeout, server.max_commands, server.max_line_length) == (
         500, 60.0, 200, 4096)
+    assert (server.max_sessions_per_ip, server.data_timeout, server.data_min_rate) == (50, 1800.0, 1000)
+
+
+def test_sessions_per_address_default_to_max_sessions_when_that_is_smaller(tmp_path: Path) -> None:
+    # A config written before the key existed, with fewer sessions than its default, still loads.
+    server = load_config(write(tmp_path, SERVER + "max_sessions = 4\n" + DATABASE + RELAY)).server
+    assert (server.max_sessions, server.max_sessions_per_ip) == (4, 4)
+
+
+def test_the_shipped_config_sets_the_listener_limits_to_their_defaults() -> None:
+    server = load_config(SHIPPED).server
+    assert (server.max_sessions_per_ip, server.data_timeout, server.data_min_rate) == (10, 600.0, 100)
 
 
 @pytest.mark.parametrize("setting, fragment", [
@@ -310,6 +324,15 @@ def test_listener_limits_can_be_set(tmp_path: Path) -> None:
     ("max_recipients = 100\nmax_commands = 100", "'server.max_commands' must be at least 106"),
     ('max_sessions = "many"', "'server.max_sessions' must be int"),
     ("idle_timeout = -5", "'server.idle_timeout' must not be negative"),
+    ("max_sessions_per_ip = 0", "'server.max_sessions_per_ip' must be at least 1"),
+    ("max_sessions = 20\nmax_sessions_per_ip = 21",
+     "'server.max_sessions_per_ip' must be at most 'server.max_sessions' (20), got 21"),
+    ("max_sessions_per_ip = 2.5", "'server.max_sessions_per_ip' must be int"),
+    ("data_timeout = 0", "'server.data_timeout' must be at least 1 (second)"),
+    ("data_timeout = 0.5", "'server.data_timeout' must be at least 1 (second)"),
+    ("data_timeout = -600", "'server.data_timeout' must not be negative"),
+    ("data_min_rate = 0", "'server.data_min_rate' must be at least 1 (byte per second)"),
+    ('data_min_rate = "slow"', "'server.data_min_rate' must be int"),
 ])
 def test_a_listener_limit_that_cannot_work_names_the_key(tmp_path: Path, setting: str, fragment: str) -> None:
     assert fragment in config_error(tmp_path, SERVER + setting + "\n" + DATABASE + RELAY)

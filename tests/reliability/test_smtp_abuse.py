@@ -1,21 +1,26 @@
-"""SMTP abuse (issue 7): what the listener does with clients that hold too many sessions, go silent,
-flood commands, send over-long lines or over-sized mail, or try to relay; each gets an answer that
-says what was wrong, and the listener keeps serving everyone else. Raw sockets, so that every byte
-on the wire is the test's own."""
+"""SMTP abuse (issues 7 and 17): what the listener does with clients that hold too many sessions (in all
+or from one address), go silent, dribble their data, flood commands, send over-long lines or
+over-sized mail, or try to relay; each gets an answer that says what was wrong, and the listener
+keeps serving everyone else. Raw sockets, so that every byte on the wire is the test's own."""
 from __future__ import annotations
 
 import resource
+import select as selectors
 import smtplib
 import socket
 import time
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 from sqlmodel import Session, select
 
-from conftest import DOMAIN, Env, mail, text_of, wait_for
+from conftest import DOMAIN, Env, Sink, mail, text_of, wait_for
 from mailhub.db import make_engine
 from mailhub.models import Message
-from mailhub.receive import FILES_BESIDES_SESSIONS, make_room_for_sessions
+from mailhub.receive import (FILES_BESIDES_SESSIONS, TOO_MANY_FROM_ADDRESS, TOO_MANY_SESSIONS, SessionCount,
+                             client_address, make_room_for_sessions)
+from served import Served, serving
 
 POST = f"mentors@{DOMAIN}"
 
@@ -23,8 +28,10 @@ POST = f"mentors@{DOMAIN}"
 class Client:
     """One SMTP session that sends exactly the bytes a test gives it."""
 
-    def __init__(self, port: int, timeout: float = 15) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port: int, timeout: float = 15, source: str | None = None) -> None:
+        """`source`: the client's own address, another than 127.0.0.1 to be another client."""
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.file = self.sock.makefile("rb")
 
     def send(self, data: bytes | str) -> None:
@@ -50,13 +57,30 @@ class Client:
         assert self.cmd("EHLO client.example.com")[0] == 250
         return self
 
-    def post(self, data: bytes) -> tuple[int, str]:
-        """One whole transaction to the group; `data` must have its dots stuffed."""
+    def start_data(self) -> None:
+        """MAIL, RCPT to the group and DATA, up to the 354."""
         assert self.cmd("MAIL FROM:<ann@example.com>")[0] == 250
         assert self.cmd(f"RCPT TO:<{POST}>")[0] == 250
         assert self.cmd("DATA")[0] == 354
+
+    def post(self, data: bytes) -> tuple[int, str]:
+        """One whole transaction to the group; `data` must have its dots stuffed."""
+        self.start_data()
         self.send(data + (b"" if data.endswith(b"\r\n") else b"\r\n") + b".\r\n")  # as smtplib ends it
         return self.reply()
+
+    def dribble(self, data: bytes, every: float, give_up: float = 15) -> tuple[tuple[int, str], float]:
+        """Send `data` every `every` seconds until the server answers; its answer, and the seconds
+        from the first send to the answer."""
+        began = time.monotonic()
+        while time.monotonic() - began < give_up:
+            try:
+                self.send(data)
+            except OSError:  # the server closed just now; its answer is waiting to be read
+                break
+            if selectors.select([self.sock], [], [], every)[0]:
+                break
+        return self.reply(), time.monotonic() - began
 
     def closed_by_server(self) -> bool:
         return self.file.read() == b""
@@ -66,14 +90,32 @@ class Client:
         self.sock.close()
 
 
-def start(env: Env, **server: object) -> Env:
-    """Run mailhub with these [server] keys and a group `mentors` where ann posts and bob reads."""
+def configure(env: Env, **server: object) -> Env:
+    """These [server] keys, and a group `mentors` where ann posts and bob reads."""
     if server:
         keys = "".join(f"{key} = {value}\n" for key, value in server.items())
         env.edit_config(lambda text: text.replace("[database]", keys + "\n[database]"))
     env.group("mentors", "ann@example.com", "bob@example.com")
-    env.start()
     return env
+
+
+def start(env: Env, **server: object) -> Env:
+    """Run mailhub in this process, configured as `configure` does."""
+    configure(env, **server).start()
+    return env
+
+
+@pytest.fixture
+def served(tmp_path: Path, sink: Sink) -> Iterator[Served]:
+    with serving(tmp_path, sink) as s:
+        yield s
+
+
+def serve(served: Served, **server: object) -> Env:
+    """Run the real `mailhub serve` in a process of its own, configured as `configure` does."""
+    configure(served.env, **server)
+    served.start()
+    return served.env
 
 
 def stored(env: Env) -> list[Message]:
@@ -100,7 +142,7 @@ SESSIONS = 210
 
 def test_210_sessions_at_once_each_post_a_mail_and_one_more_is_told_to_come_back_later(env, sink):
     allow_open_files(2 * (SESSIONS + 2) + 200)  # both ends of every session live in this process
-    start(env, max_sessions=SESSIONS)
+    start(env, max_sessions=SESSIONS, max_sessions_per_ip=SESSIONS)  # all of them come from 127.0.0.1
     clients = [Client(env.port) for _ in range(SESSIONS)]
     try:
         assert [c.reply()[0] for c in clients] == [220] * SESSIONS
@@ -149,6 +191,91 @@ def test_a_silent_session_is_closed_with_421_while_a_slow_one_that_keeps_talking
     assert code == 421 and "4.4.2" in text and "Idle timeout" in text
     assert silent.closed_by_server()
     assert sink.wait("bob@example.com")[0]["Subject"] == "[mentors] Slow but steady"
+
+
+def test_sessions_are_counted_per_client_address_and_an_ipv4_mapped_ipv6_address_is_the_ipv4_one():
+    assert client_address(("::ffff:192.0.2.7", 25, 0, 0)) == "192.0.2.7"
+    assert client_address(("192.0.2.7", 25)) == "192.0.2.7"
+    assert client_address(("2001:db8::1", 25, 0, 0)) == "2001:db8::1"
+    count = SessionCount(limit=3, per_address=2)
+    assert count.enter("192.0.2.7") is None
+    assert count.enter(client_address(("::ffff:192.0.2.7", 25, 0, 0))) is None
+    assert count.enter("192.0.2.7") == TOO_MANY_FROM_ADDRESS
+    assert count.enter("2001:db8::1") is None
+    assert count.enter("2001:db8::2") == TOO_MANY_SESSIONS
+    count.leave("192.0.2.7")
+    assert count.enter("192.0.2.7") is None
+    for address in ("192.0.2.7", "192.0.2.7", "2001:db8::1"):
+        count.leave(address)
+    assert (count.open, count.by_address) == (0, {})
+
+
+# Not 127.0.0.1: `mailhub serve`'s start-up check connects from there, and its session may not have
+# ended on the server's side yet when a test starts.
+HOARDER, OTHER = "127.0.0.3", "127.0.0.2"
+
+
+def test_one_address_past_its_share_of_sessions_gets_421_while_other_senders_still_get_in(served, sink):
+    env = serve(served, max_sessions_per_ip=5)
+    held = [Client(env.port, source=HOARDER) for _ in range(5)]
+    try:
+        assert [c.reply()[0] for c in held] == [220] * 5
+        over = Client(env.port, source=HOARDER)
+        code, text = over.reply()
+        assert code == 421 and "4.7.0 Too many connections from your address, try again later" in text
+        assert over.closed_by_server()
+        other = Client(env.port, source=OTHER).greeted()
+        assert other.post(mail(subject="From another address"))[0] == 250
+        assert other.cmd("QUIT")[0] == 221
+    finally:
+        for c in held:
+            c.close()
+    # Once its sessions end, the address gets in again.
+    wait_for(lambda: (late := Client(env.port, source=HOARDER)).reply()[0] == 220 and late.cmd("QUIT")[0] == 221,
+             what="a place for the address once its sessions have ended")
+    assert sink.wait("bob@example.com")[0]["Subject"] == "[mentors] From another address"
+    assert [m.rcpt for m in stored(env)] == [POST]
+    refusals = [line for line in served.log.read_text().splitlines() if "event=session_refused" in line]
+    assert len(refusals) == 1 and TOO_MANY_FROM_ADDRESS in refusals[0] and f"peer={HOARDER}:" in refusals[0]
+
+
+@pytest.mark.parametrize("limits, answer", [
+    ({"data_timeout": 3, "data_min_rate": 1}, "Data took longer than 3 s"),
+    ({"data_timeout": 30, "data_min_rate": 2000}, "Data transfer too slow (less than 2000 bytes per second)"),
+], ids=["data_timeout", "data_min_rate"])
+def test_a_client_dribbling_its_data_gets_421_in_seconds_and_nothing_is_kept(served, figures, limits, answer):
+    # Before issue 17 each line of data restarted the idle timeout, so a line a second held a session
+    # for as long as the client liked. A head start of 6000 bytes at 2000 bytes/s is 3 s.
+    env = serve(served, **limits)
+    c = Client(env.port).greeted()
+    c.start_data()
+    c.send(mail(subject="Dribbled"))
+    (code, text), held = c.dribble(b"x\r\n", every=0.2)
+    assert code == 421 and f"4.4.2 {DOMAIN} {answer}, closing connection" in text
+    assert c.closed_by_server()
+    assert 2.5 < held < 5
+    assert stored(env) == []
+    [line] = [line for line in served.log.read_text().splitlines() if "event=session_closed" in line]
+    assert "reason=" in line and "data " in line
+    figures(f"a client sending x once every 0.2 s during DATA ({', '.join(f'{k} = {v}' for k, v in limits.items())}): "
+            f"421 after {held:.1f} s")
+
+
+def test_a_mail_at_a_steady_pace_above_the_minimum_rate_still_gets_250(served, sink):
+    env = serve(served, data_timeout=6, data_min_rate=2000)
+    c = Client(env.port).greeted()
+    c.start_data()
+    c.send(mail(subject="Steady"))
+    began = time.monotonic()
+    for i in range(40):  # 250 bytes every 0.1 s, 2500 bytes/s: past the 3 s head start, above the rate
+        c.send(f"{i:03d} {'y' * 244}\r\n")
+        time.sleep(0.1)
+    c.send(".\r\n")
+    assert c.reply()[0] == 250
+    assert time.monotonic() - began > 3.5
+    assert c.post(mail(subject="All at once", body="z" * 900 + "\r\n" * 50))[0] == 250
+    subjects = {str(m["Subject"]) for m in sink.wait("bob@example.com", 2)}
+    assert subjects == {"[mentors] Steady", "[mentors] All at once"}
 
 
 def test_a_flood_of_commands_is_stopped_with_421_and_the_connection_closed(env):
