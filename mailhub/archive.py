@@ -24,7 +24,7 @@ from mailhub.parse import Parsed, parse_message
 from mailhub.process import fill_derived
 from mailhub.router import address_for
 from mailhub.search import index_message
-from mailhub.store import IMPORTED, message_id_of
+from mailhub.store import DUPLICATE, IMPORTED, message_id_of, place
 from mailhub.thread import attach, live_topic
 
 BATCH = 200  # mails per commit: an interrupted import keeps every batch it committed
@@ -172,7 +172,7 @@ def envelope_date(line: bytes) -> Optional[datetime]:
 @dataclass
 class ImportReport:
     imported: int = 0
-    already: int = 0  # the group had a mail with the same Message-ID (an earlier import, or live)
+    already: int = 0  # the group had this mail already (an earlier import, or live)
     problems: list[str] = field(default_factory=list)  # one line per mail skipped
     topics: set[int] = field(default_factory=set)
 
@@ -250,12 +250,15 @@ def _store(engine: Engine, config: Config, group: Group, batch: list[Prepared], 
             Message.group_id == group.id, Message.channel == "post",
             col(Message.message_id).in_({p.message_id for p in batch}))).all())
         for p in batch:
-            if p.message_id in seen:
-                report.already += 1
-                continue
+            key = p.message_id
+            if key in seen:  # the same mail again (skipped), or another that reuses its Message-ID
+                outcome, key, _ = place(session, group.id, "post", key, p.raw, config.server.domain)
+                if outcome == DUPLICATE:
+                    report.already += 1
+                    continue
             seen.add(p.message_id)
             # Never "new": the processing worker only claims new mail, so this is never fanned out.
-            message = Message(group_id=group.id, channel="post", rcpt=post_address, message_id=p.message_id,
+            message = Message(group_id=group.id, channel="post", rcpt=post_address, message_id=key,
                               raw=p.raw, received_at=p.at, posted_at=p.at, state="posted", reason=IMPORTED)
             fill_derived(message, p.mail)
             session.add(message)

@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 
 from mailhub.db import writing
 
-HEAD = "0002"  # the revision this code needs; tests check it is the newest in migrations/versions
+HEAD = "0003"  # the revision this code needs; tests check it is the newest in migrations/versions
 FIRST = "0001"
 SCRIPTS = Path(__file__).parent / "migrations"
 UPGRADE = "mailhub db upgrade"
@@ -58,17 +58,36 @@ def schema_of(conn: Connection) -> Schema:
 
 
 @contextmanager
-def _schema_lock(engine: Engine) -> Iterator[Connection]:
+def _schema_lock(engine: Engine, copies_tables: bool = False) -> Iterator[Connection]:
     """One transaction at a time may look at and change the schema, so that two services started
-    together on a new database do not both create it."""
-    with writing(engine), engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(727465)"))  # any constant of ours
-        else:
-            # Python's sqlite3 opens a transaction only before INSERT/UPDATE/DELETE, so without
-            # this each CREATE or ALTER would commit alone and a failed upgrade stay half done.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        yield conn
+    together on a new database do not both create it.
+
+    `copies_tables`: SQLite changes a column by copying its table into a new one (Alembic's batch
+    mode), and dropping the old copy of a table that others refer to fails while foreign keys are
+    enforced. SQLite ignores that switch inside a transaction, so it is turned off before, the keys
+    are checked before the commit, and it is turned on again after."""
+    relaxed = copies_tables and engine.dialect.name == "sqlite"
+    with writing(engine), engine.connect() as conn:
+        if relaxed:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(727465)"))  # any constant of ours
+                else:
+                    # Python's sqlite3 opens a transaction only before INSERT/UPDATE/DELETE, so without
+                    # this each CREATE or ALTER would commit alone and a failed upgrade stay half done.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first() if relaxed else None
+                if broken:
+                    raise SchemaError(f"the upgrade would leave table {broken[0]} row {broken[1]} referring to "
+                                      f"a missing row of {broken[2]}")
+        finally:
+            if relaxed:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def _stamp(conn: Connection, revision: str) -> None:
@@ -109,7 +128,7 @@ def problem(engine: Engine) -> Optional[str]:
 
 def upgrade(engine: Engine) -> tuple[Schema, str]:
     """Bring the database to HEAD; returns what it was and what it is now."""
-    with _schema_lock(engine) as conn:
+    with _schema_lock(engine, copies_tables=True) as conn:
         before = schema_of(conn)
         if before.state == "empty":
             _create(conn)

@@ -108,8 +108,9 @@ class Message(SQLModel, table=True):
         Index("ix_messages_posted", "group_id", "posted_at"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
-    group_id: int = Field(foreign_key="groups.id", index=True)
-    channel: str  # post, owner, join, leave, request, bounces (see router.KINDS)
+    # None for mail to the site's postmaster@ or abuse@, which no group holds
+    group_id: Optional[int] = Field(default=None, foreign_key="groups.id", index=True)
+    channel: str  # post, owner, join, leave, request, bounces (see router.KINDS), or postmaster
     address_token: Optional[str] = None  # topic key or member token from the address
     rcpt: str
     envelope_from: str = ""
@@ -161,7 +162,7 @@ class Outbox(SQLModel, table=True):
     message_pk: Optional[int] = Field(default=None, foreign_key="messages.id", index=True)
     digest_pk: Optional[int] = Field(default=None, foreign_key="digest_issues.id")
     member_id: Optional[int] = Field(default=None, foreign_key="members.id")
-    group_id: int = Field(foreign_key="groups.id")
+    group_id: Optional[int] = Field(default=None, foreign_key="groups.id")  # None: postmaster mail
     recipient: str
     # A notice as sent: wire format, CRLF line ends (smtplib sends bytes unchanged).
     payload: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

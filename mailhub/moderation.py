@@ -27,15 +27,23 @@ def moderators(session: Session, group: Group) -> list[Member]:
                                                   col(Member.role).in_(TRUSTED))).all())
 
 
+def deciders(session: Session, config: Config, group: Group) -> list[tuple[str, object]]:
+    """Who decides the group's held posts, each with what tells their notices apart: its
+    moderators and owners, or in a group without any, server.postmaster (when set)."""
+    found: list[tuple[str, object]] = [(m.email, m.id) for m in moderators(session, group)]
+    if not found and config.server.postmaster:
+        found = [(config.server.postmaster.strip().lower(), "postmaster")]
+    return found
+
+
 def hold(session: Session, config: Config, group: Group, message: Message, reason: str) -> None:
-    """Hold a post: every moderator gets one notice they can answer, the sender hears at most
-    once a day that their post waits."""
+    """Hold a post: every moderator (or, in a group without one, server.postmaster) gets one
+    notice they can answer, the sender hears at most once a day that their post waits."""
     message.state, message.reason = "held", reason
     tokens = session.exec(select(Token).where(Token.message_pk == message.id, Token.purpose == "moderate")).all()
     token = next((t for t in tokens if not expired(t)), None) or _moderate_token(session, config, group, message)
-    for moderator in moderators(session, group):
-        notify(session, config, group, moderator.email, f"held:{message.id}:{moderator.id}", "held.txt",
-               **_notice(config, group, message, token))
+    for to, who in deciders(session, config, group):
+        notify(session, config, group, to, f"held:{message.id}:{who}", "held.txt", **_notice(config, group, message, token))
     if message.from_addr:
         answer(session, config, group, message.from_addr,
                f"awaiting:{group.id}:{message.from_addr}:{utcnow().date()}", "awaiting.txt",

@@ -19,12 +19,14 @@ from mailhub.models import Group, Message, utcnow
 from mailhub.bounces import on_bounce
 from mailhub.membership import owners
 from mailhub.moderation import hold, tell_rejected
+from mailhub.names import own_name
 from mailhub.parse import Parsed, parse_message
 from mailhub.policy import ACCEPT, DISCARD, HOLD, SCREENS, PostContext, decide
 from mailhub.publish import publish
 from mailhub.quotes import new_text
 from mailhub.request_mail import Request, on_join_address, on_leave_address, on_reply_word, on_request_address
-from mailhub.router import answers_digest, list_id
+from mailhub import postmaster
+from mailhub.router import POSTMASTER, answers_digest, list_id
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,9 @@ def fill_derived(message: Message, mail: Parsed) -> None:
 def _post(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
           roster: Roster) -> None:
     author = roster.entry(mail.from_addr)
+    # Stored, not looked up when shown: the copies, digests and `topic show` name the author alike,
+    # and a name changed later leaves what was sent as it was. See names.author_name.
+    message.from_name = own_name(mail.from_name, mail.from_addr) or (author.name if author else "")
     ctx = PostContext(group_name=group.name, list_id=list_id(group.name, config.server.domain),
                       policy=group.policy, member_role=author.role if author else None,
                       envelope_from=message.envelope_from, mail=mail,
@@ -79,12 +84,15 @@ def _recent_posts(session: Session, group: Group, sender: str) -> int:
         Message.state == "posted")).one()
 
 
-def _owner(session: Session, group: Group, message: Message) -> None:
+def _owner(session: Session, config: Config, group: Group, message: Message) -> None:
     found = owners(session, group)
+    message.state = "done"
+    if not found:  # a group nobody owns: its -owner@ mail is the site's to read
+        message.reason = f"the group has no owner: {postmaster.forward(session, config, message)}"
+        return
     enqueue(session, ({"key": f"forward:{message.id}:{o.id}", "kind": "forward", "message_pk": message.id,
              "member_id": o.id, "group_id": group.id, "recipient": o.email} for o in found))
-    message.state = "done"
-    message.reason = f"forwarded to {len(found)} owner(s)" if found else "no owners to forward to"
+    message.reason = f"forwarded to {len(found)} owner(s)"
 
 
 _BY_ADDRESS = {"join": on_join_address, "leave": on_leave_address, "request": on_request_address}
@@ -109,16 +117,22 @@ def process_one(session: Session, config: Config, message: Message, rosters: Ros
                 mail: Optional[Parsed] = None) -> Callable[[], None]:
     """Work one message in the caller's transaction; returns what to log once it is committed
     (a line written before the commit would claim an outcome a failed commit then undid)."""
+    mail = mail or parse_message(message.raw)
+    if message.channel == POSTMASTER:  # the site's mail: no group, no policy, passed on as it came
+        fill_derived(message, mail)
+        message.state, message.reason = "done", postmaster.forward(session, config, message)
+        fields = dict(channel=message.channel, id=message.id, message_id=f"<{message.message_id}>",
+                      subject=message.subject, reason=message.reason)
+        return lambda: event(log, "handled", **fields)
     group = session.get(Group, message.group_id)
     if group is None:
         message.state, message.reason = "discarded", "group was deleted"
         return lambda: None
-    mail = mail or parse_message(message.raw)
     fill_derived(message, mail)
     if message.channel == "post":
         _post(session, config, group, message, mail, rosters.get(session, group.id))
     elif message.channel == "owner":
-        _owner(session, group, message)
+        _owner(session, config, group, message)
     elif message.channel == "bounces":
         message.state, message.reason = "done", on_bounce(session, config, group, message)[:500]
     else:

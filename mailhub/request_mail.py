@@ -17,7 +17,8 @@ from mailhub.fanout import Roster
 from mailhub.membership import (FOR_THE_GROUP, NAME_LIMIT, admit, confirm, expired, find_token, leave_now, member_of,
                                 renew_approval, request_join, request_leave, set_delivery)
 from mailhub.models import PROFILE_FIELDS, TRUSTED, Group, Member, Message, Token, Topic, TopicPref
-from mailhub.moderation import decide_held, renew_notice
+from mailhub.moderation import decide_held, deciders, renew_notice
+from mailhub.names import author_name
 from mailhub.notices import answer
 from mailhub.parse import Parsed
 from mailhub.router import address_for, answers_digest
@@ -203,7 +204,7 @@ def _get(req: Request, cmd: Command, member: Member) -> Result:
     messages = req.session.exec(select(Message).where(Message.topic_id == topic.id, Message.state == "posted")
                                 .order_by(col(Message.received_at).desc(), col(Message.id).desc())
                                 .limit(TOPIC_MAIL_MESSAGES)).all()
-    shown = [{"author": m.from_name or m.from_addr, "when": m.received_at.strftime("%Y-%m-%d %H:%M UTC"),
+    shown = [{"author": author_name(m.from_name, "", m.from_addr), "when": m.received_at.strftime("%Y-%m-%d %H:%M UTC"),
               "text": m.new_text or m.body_text, "attachments": _attachment_rows(m)} for m in reversed(messages)]
     return Result(cmd.line, "topic", {"topic": _topic_rows(req, [topic])[0], "messages": shown,
                                       "left_out": max(topic.message_count - len(shown), 0)})
@@ -255,7 +256,8 @@ def _verdict_on(req: Request, token: Token, line: str) -> Result:
     checked first: nobody else learns whether the token is alive or what became of the post."""
     role = req.roster.role_of(req.sender)
     needed = ("owner",) if token.purpose == "approve" else TRUSTED
-    if role not in needed:
+    postmaster_decides = token.purpose == "moderate" and req.sender in dict(deciders(req.session, req.config, req.group))
+    if role not in needed and not postmaster_decides:
         return Result(line, "not_allowed")
     held = req.session.get(Message, token.message_pk) if token.purpose == "moderate" and token.message_pk else None
     if token.purpose == "moderate" and held is None:

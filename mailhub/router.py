@@ -10,6 +10,9 @@ if TYPE_CHECKING:
 
 # Suffixes that turn a group address into a service address. "post" is the bare group.
 KINDS = ("join", "leave", "request", "owner", "bounces")
+# Addresses of the site, not of a group: RFC 5321 4.5.1 requires postmaster, RFC 2142 names abuse.
+SITE = ("postmaster", "abuse")
+POSTMASTER = "postmaster"  # the kind of both: their mail goes to server.postmaster
 TOKEN_KINDS = {"post", "leave", "request", "bounces"}  # kinds whose address may carry +token
 
 GROUP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
@@ -18,8 +21,8 @@ _LOCAL = re.compile(r"^(?P<base>[a-z0-9][a-z0-9._-]*)(?:\+(?P<token>[A-Za-z0-9_-
 
 @dataclass(frozen=True)
 class Address:
-    group: str
-    kind: str  # "post" or one of KINDS
+    group: str  # "" for the site's own addresses
+    kind: str  # "post", one of KINDS, or POSTMASTER
     token: str | None = None
 
 
@@ -38,6 +41,8 @@ def group_name_problem(name: str) -> str | None:
     for kind in KINDS:
         if name.endswith("-" + kind):
             return f"names ending in '-{kind}' are kept for service addresses"
+    if name in SITE:
+        return f"'{name}@' is the site's own address, not a group's"
     return None
 
 
@@ -54,6 +59,8 @@ def parse_address(address: str, domain: str) -> Address:
         address = address[1:-1]
     if address.startswith("@"):  # <@relay.example:user@domain>, RFC 5321 4.1.1.3 lets us decline it
         raise RelayRefused("relay access denied: source routes are not accepted")
+    if address.lower() == POSTMASTER:  # RFC 5321 4.1.1.3: <Postmaster> alone, any case, must be taken
+        return Address(group="", kind=POSTMASTER)
     local, at, dom = address.rpartition("@")
     if not at or not local:
         raise AddressError("not a mail address")
@@ -63,6 +70,8 @@ def parse_address(address: str, domain: str) -> Address:
         raise RelayRefused("relay access denied: '%' and '!' routes are not accepted")
     if local.startswith('"'):
         raise AddressError("quoted local parts are not accepted")
+    if local.lower() in SITE:
+        return Address(group="", kind=POSTMASTER)
     base_part, plus, token_part = local.partition("+")
     m = _LOCAL.fullmatch(base_part.lower() + plus + token_part)  # tokens are case-sensitive
     if not m:

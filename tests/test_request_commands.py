@@ -7,6 +7,7 @@ import json
 import pytest
 
 from conftest import DOMAIN, mail, text_of, wait_for
+from mailhub.commands import COMMANDS
 
 POST = f"mentors@{DOMAIN}"
 REQUEST = f"mentors-request@{DOMAIN}"
@@ -42,9 +43,11 @@ def post(env, sink, subject: str, body: str, sender: str = "ann@example.com") ->
 def test_help_lists_the_commands_and_addresses(group, sink):
     text = ask(group, sink, "bea@example.com", "help")
     assert "> help" in text
-    for command in ("digest daily", "nomail", "plain on", "profile name", "topics", "get TOPIC", "search WORDS",
-                    "mute TOPIC", "leave", REQUEST, POST):
+    for command in ("digest daily", "digest off", "confirm CODE", "nomail", "plain on", "profile name", "topics",
+                    "get TOPIC", "search WORDS", "mute TOPIC", "leave", REQUEST, POST):
         assert command in text, command
+    listed = {line.split()[0] for line in text.splitlines() if line.startswith("  ") and line.strip()}
+    assert set(COMMANDS) <= listed, f"help by mail leaves out {set(COMMANDS) - listed}"
 
 
 def test_unknown_command_gets_the_help_text(group, sink):

@@ -1,0 +1,1 @@
+"""mailhub: email-first discussion groups for mentoring programmes (see README.md and docs/)."""
