@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import email
 import email.utils
-import io
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email.charset import BASE64, QP, Charset
-from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message as EmailMessage
 from email.mime.text import MIMEText
@@ -20,9 +19,11 @@ from pathlib import Path
 
 from mailhub.attachments import attachment_line, attachment_ref, matching_part
 from mailhub.body import Attachment, extract_body, read_headers
+from mailhub.names import author_name
 from mailhub.notices import render
-from mailhub.parse import decode_header
+from mailhub.parse import decode_header, header_message_id
 from mailhub.router import address_for, list_id
+from mailhub.wire import MAX_LINE, WIRE, flatten, has_long_line, qp_is_smaller, shorten
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ DROPPED = ("Bcc", "Return-Path", "DKIM-Signature", "X-Original-To", "Delivered-T
            "Precedence", "List-Id", "List-Post", "List-Help", "List-Unsubscribe", "List-Unsubscribe-Post",
            "List-Subscribe", "List-Archive", "List-Owner", "X-Original-From", "ARC-Seal",
            "ARC-Message-Signature", "ARC-Authentication-Results")
-_WIRE = compat32.clone(linesep="\r\n")
 # Where str.splitlines() breaks a line but RFC 5322 does not (CR and LF are handled by the parser).
 _LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 # The headers that describe a body rather than the message: they move with the body.
@@ -64,31 +64,25 @@ class ListInfo:
     message_id: str
     number: int | None = None  # the stored message's id, which `get attachment` refers to
     max_attachment_size: int | None = None  # bytes; larger attachments are named, not sent
+    received_at: datetime | None = None  # when it arrived: the Date of a copy of mail without one
+    # The author's name as processing stored it (Message.from_name): their mail's display name,
+    # else their member name; shown when the mail's From has no name (see names.author_name).
+    author_name: str = ""
 
 
-def header_value(text: str) -> str:
-    """ASCII stays as is; anything else is RFC 2047-encoded so it survives any relay."""
-    try:
-        text.encode("ascii")
+def header_value(text: str, name: str = "Subject") -> str:
+    """ASCII stays as is; anything else is RFC 2047-encoded so it survives any relay, and so is
+    ASCII with a word too long for one line (encoded words can be split anywhere)."""
+    longest = max(map(len, text.split()), default=0)
+    if text.isascii() and len(name) + 2 + longest <= MAX_LINE:
         return text
-    except UnicodeEncodeError:
-        return Header(text, "utf-8").encode()
+    return Header(text, "utf-8", header_name=name).encode(linesep="\r\n")  # folded for SMTP
 
 
 def prefixed_subject(subject: str, prefix: str) -> str:
     if not prefix or prefix.lower() in subject.lower():
         return subject
     return f"{prefix} {subject}".strip()
-
-
-_ASCII = bytes(range(0x80))
-
-
-def qp_is_smaller(data: bytes) -> bool:
-    """Quoted-printable spends 3 bytes on each non-ASCII byte, base64 4 on every 3: QP wins for
-    mostly-Latin text, base64 for text mostly in another script."""
-    high = len(data.translate(None, _ASCII))  # the non-ASCII bytes, counted in C
-    return high * 2 < len(data) * 0.37
 
 
 def _text_charset(text: str, footer: str) -> Charset:
@@ -210,33 +204,34 @@ def _list_headers(msg: EmailMessage, info: ListInfo, author: tuple[str, str], su
     """Turn the author's headers into the list copy's: private ones dropped, From rewritten, the
     subject prefixed, the list's own added."""
     _one_line_headers(msg)
-    author_name, author_addr = author
     post = address_for(info.name, info.domain)
     for name in DROPPED:
         del msg[name]
     if info.from_rewrite:
         original_from = msg.get("From")
         del msg["From"]
-        display = _one_line(f"{author_name or author_addr.split('@')[0]} via {info.name}")
+        display = _one_line(f"{author[0]} via {info.name}")
         msg["From"] = email.utils.formataddr((display, post), charset="utf-8")
         if original_from:
             msg["X-Original-From"] = original_from
     del msg["Subject"]
     msg["Subject"] = header_value(_one_line(prefixed_subject(subject, info.prefix)))
-    if "Message-ID" not in msg:
-        msg["Message-ID"] = f"<{info.message_id}>"
+    if header_message_id(msg) != info.message_id:  # none, or one an earlier, different mail has:
+        del msg["Message-ID"]  # the copy carries the id it is stored under, or mail programs that
+        msg["Message-ID"] = f"<{info.message_id}>"  # drop a second mail with a known id would drop it
+    if not str(msg.get("Date") or "").strip() and info.received_at is not None:
+        # RFC 5322 3.6 requires a Date: mail that came without one gets the time it arrived.
+        del msg["Date"]
+        arrived = info.received_at
+        if arrived.tzinfo is None:  # SQLite gives stored times back without their zone: UTC
+            arrived = arrived.replace(tzinfo=timezone.utc)
+        msg["Date"] = email.utils.format_datetime(arrived)
     msg["Reply-To"] = f"<{address_for(info.name, info.domain, token=info.topic_key)}>"
     title = f'"{info.title}" ' if info.title and info.title.isascii() and '"' not in info.title else ""
     msg["List-Id"] = f"{title}<{list_id(info.name, info.domain)}>"
     msg["List-Post"] = f"<mailto:{post}>"
     msg["List-Help"] = f"<mailto:{address_for(info.name, info.domain, 'request')}?subject=help>"
     msg["Precedence"] = "list"
-
-
-def _flatten(msg: EmailMessage) -> bytes:
-    out = io.BytesIO()
-    BytesGenerator(out, mangle_from_=False, policy=_WIRE).flatten(msg)
-    return out.getvalue()
 
 
 def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False) -> CopyTemplate:
@@ -246,10 +241,10 @@ def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False)
     # Names and subject from the decoded header block: the email package shows 8-bit (RFC 6532)
     # headers as replacement characters.
     headers = read_headers(raw)
-    author_name, author_addr = email.utils.parseaddr(str(headers.get("From") or ""))
-    author = (decode_header(author_name), author_addr)
+    display, author_addr = email.utils.parseaddr(str(headers.get("From") or ""))
+    author = (author_name(decode_header(display), info.author_name, author_addr), author_addr)
     subject = decode_header(headers.get("Subject"))
-    footer = render(templates, "footer.txt", group=info.name, author=author[0] or author_addr,
+    footer = render(templates, "footer.txt", group=info.name, author=author[0],
                     author_address=author_addr, post_address=address_for(info.name, info.domain),
                     leave_address=address_for(info.name, info.domain, "leave"))
     try:
@@ -264,21 +259,39 @@ def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False)
             _list_headers(msg, info, author, subject)
             _leave_out_large(msg, raw, info, templates)
             _add_footer(msg, footer)
-        return _split(_flatten(msg))
+        return _split(_sendable(msg, info))
     except Exception as exc:  # noqa: BLE001 - broken MIME: send the original body untouched
         log.warning("could not add footer, sending body unchanged: %s", exc)
-        return _body_unchanged(raw, info, author, subject)
+        return _body_unchanged(raw, info, author, subject, templates, footer)
 
 
-def _body_unchanged(raw: bytes, info: ListInfo, author: tuple[str, str], subject: str) -> CopyTemplate:
+def _sendable(msg: EmailMessage, info: ListInfo) -> bytes:
+    """The copy's bytes, with whatever would go out on a line over 998 bytes re-encoded or
+    refolded (a long line decoded from quoted-printable, an 8-bit part, a long subject)."""
+    data = flatten(msg)
+    if not has_long_line(data):
+        return data
+    shorten(msg, info.message_id)
+    return flatten(msg)
+
+
+def _body_unchanged(raw: bytes, info: ListInfo, author: tuple[str, str], subject: str, templates: Path,
+                    footer: str) -> CopyTemplate:
     """The list headers over the body exactly as it came. Reads the header block only, so this
-    works on any mail the full parse failed on."""
+    works on any mail the full parse failed on. A body with a line too long to send is
+    re-encoded whole when it is one part; a multipart cannot be without reading its parts, so
+    its copy is the text-only one."""
     msg = BytesHeaderParser(policy=compat32).parsebytes(raw)
     _list_headers(msg, info, author, subject)
+    body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")[2]
+    if has_long_line(body):
+        if msg.get_content_maintype() in ("multipart", "message"):
+            _make_plain(msg, plain_text(raw, info, templates), footer)
+        return _split(_sendable(msg, info))
+    shorten(msg, info.message_id)  # the header block: the body's lines fit
     # Header by header, not through the generator: for a multipart it would write boundary lines
     # (or add a boundary parameter) for a body it does not have. Raw values keep 8-bit bytes.
-    head = b"".join(_WIRE.fold_binary(name, value) for name, value in msg.raw_items())
-    body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")[2]
+    head = b"".join(WIRE.fold_binary(name, value) for name, value in msg.raw_items())
     return CopyTemplate(head=_crlf(head), body=b"\r\n" + _crlf(body))
 
 

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # Results are committed in chunks: a crash can re-send at most this many copies the relay took.
 RECORD_EVERY = 50
 RECORD_SECONDS = 0.25
+# Added to the recorded answer of a mail the relay refused for its form (lines, size, encoding,
+# content): mailhub builds every mail to pass, so one that does not is a bug to report.
+REFUSED_FORM = "refused for how mailhub built the mail, not for the address: a mailhub problem, please report it"
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,9 @@ class RowMeta(NamedTuple):
     attempts: int
     created_at: datetime
     member_id: Optional[int]
-    group_id: int
+    group_id: Optional[int]  # None: a forward of the site's mail
+    kind: str = ""  # copy, digest, notice, forward
+    message_pk: Optional[int] = None
 
 
 def next_attempt(delivery: DeliveryConfig, attempts: int, created_at: datetime,
@@ -114,7 +119,8 @@ class Composer:
             info = ListInfo(name=group.name, title=group.title, domain=self.config.server.domain,
                             prefix=group.prefix, from_rewrite=group.from_rewrite,
                             topic_key=topic.key if topic else None, message_id=message.message_id,
-                            number=message.id, max_attachment_size=group.max_attachment_size)
+                            number=message.id, max_attachment_size=group.max_attachment_size,
+                            received_at=message.received_at, author_name=message.from_name)
             copy = build_copy(message.raw, info, self.config.templates, plain)
             if self.signer is not None:
                 copy = replace(copy, signature=self.signer.header(copy.head + copy.body))
@@ -137,8 +143,18 @@ class Composer:
             return job
         return replace(job, data=self.signer.sign(job.data))
 
+    def _raw(self, row: Outbox) -> bytes:
+        """A forward's mail, as it came."""
+        message = self.session.get(Message, row.message_pk) if row.message_pk is not None else None
+        if message is None:
+            raise LookupError(f"message {row.message_pk} no longer exists")
+        return message.raw
+
     def _unsigned(self, row: Outbox, members: dict[int, Reader], muted: dict[int, frozenset[int]]) -> Job:
         domain = self.config.server.domain
+        if row.group_id is None:  # the site's mail to server.postmaster (postmaster.py)
+            # The null sender: a postmaster address that bounces must not start a loop.
+            return Job(row.id, "", row.recipient, self._raw(row))
         name = self.group(row.group_id).name
         bounces = address_for(name, domain, "bounces")
         if row.kind == "copy":
@@ -158,13 +174,28 @@ class Composer:
                                   muted.get(reader.member_id, frozenset()))
             return Job(row.id, address_for(name, domain, "bounces", reader.token), row.recipient, data)
         if row.kind == "forward":
-            message = self.session.get(Message, row.message_pk)
-            if message is None:
-                raise LookupError(f"message {row.message_pk} no longer exists")
-            return Job(row.id, bounces, row.recipient, message.raw)
+            return Job(row.id, bounces, row.recipient, self._raw(row))
         if row.payload is None:
             raise ValueError(f"notice {row.id} has no content")
         return Job(row.id, bounces, row.recipient, row.payload)
+
+
+def _message_ids(session: Session, message_pks: set[Optional[int]]) -> dict[int, str]:
+    pks = [pk for pk in message_pks if pk is not None]
+    if not pks:
+        return {}
+    return dict(session.exec(select(Message.id, Message.message_id).where(col(Message.id).in_(pks))).all())
+
+
+def _log_refused_form(refused: list[Outcome], meta: dict[int, RowMeta], message_ids: dict[int, str]) -> None:
+    """One ERROR line per mail (not per recipient) that the relay refused for its form."""
+    by_mail: dict[tuple[str, Optional[int]], list[Outcome]] = {}
+    for o in refused:
+        by_mail.setdefault((meta[o.outbox_id].kind, meta[o.outbox_id].message_pk), []).append(o)
+    for (kind, message_pk), found in by_mail.items():
+        message_id = message_ids.get(message_pk) if message_pk is not None else None
+        event(log, "copy_refused_form", level=logging.ERROR, kind=kind, outbox=found[0].outbox_id,
+              message_id=f"<{message_id}>" if message_id else None, answer=found[0].error, count=len(found))
 
 
 class Deliverer:
@@ -222,7 +253,8 @@ class Deliverer:
                 except Exception as exc:  # noqa: BLE001 - an unbuildable row fails alone
                     event(log, "compose_failed", level=logging.ERROR, exc_info=True, outbox=row.id)
                     broken.append(Outcome(row.id, DeliveryError(f"cannot compose: {exc}", permanent=True)))
-            meta = {r.id: RowMeta(r.attempts, r.created_at, r.member_id, r.group_id) for r in rows}
+            meta = {r.id: RowMeta(r.attempts, r.created_at, r.member_id, r.group_id, r.kind, r.message_pk)
+                    for r in rows}
         if broken:
             self._record(broken, meta)
         relay_down = threading.Event()
@@ -245,6 +277,7 @@ class Deliverer:
         skipped = [o.outbox_id for o in outcomes if o.skipped]
         deferred: list[Outcome] = []
         failed: list[Outcome] = []
+        refused: list[Outcome] = []  # for their form: mailhub's fault (see DeliveryError.refused_form)
         with writing(self.engine), Session(self.engine) as session:
             if sent:
                 session.execute(update(Outbox).where(col(Outbox.id).in_(sent))
@@ -254,13 +287,17 @@ class Deliverer:
             for o in outcomes:
                 if o.error is None:
                     continue
-                attempts, created_at, member_id, group_id = meta[o.outbox_id]
+                attempts, created_at, member_id, group_id, *_ = meta[o.outbox_id]
                 if o.error.refused_recipient and member_id is not None:
                     self._bounced(session, member_id, group_id)
+                reason = str(o.error)[:500]
+                if o.error.refused_form:  # never a bounce: the member's address was not refused
+                    refused.append(o)
+                    reason = f"{reason[:380]} ({REFUSED_FORM})"
                 attempts += 1
                 retry_at = None if o.error.permanent else next_attempt(self.config.delivery, attempts,
                                                                        created_at, now)
-                values = {"attempts": attempts, "last_error": str(o.error)[:500], "lease_until": None}
+                values = {"attempts": attempts, "last_error": reason, "lease_until": None}
                 if retry_at is None:
                     values["state"] = "failed"
                     failed.append(o)
@@ -269,6 +306,8 @@ class Deliverer:
                     deferred.append(o)
                 session.execute(update(Outbox).where(Outbox.id == o.outbox_id).values(**values))
             session.commit()
+            message_ids = _message_ids(session, {meta[o.outbox_id].message_pk for o in refused})
+        _log_refused_form(refused, meta, message_ids)
         # One line per outcome and recorded chunk, never one per recipient: a fan-out to 10,000 stays short.
         if sent:
             event(log, "delivered", count=len(sent))
@@ -277,7 +316,7 @@ class Deliverer:
                 event(log, name, level=logging.WARNING, count=len(found), outbox=found[0].outbox_id,
                       answer=found[0].error, answers=len({str(o.error) for o in found}))
 
-    def _bounced(self, session: Session, member_id: int, group_id: int) -> None:
+    def _bounced(self, session: Session, member_id: int, group_id: Optional[int]) -> None:
         """The relay refused a member's address for good: that counts like a bounce."""
         member, group = session.get(Member, member_id), session.get(Group, group_id)
         if member is not None and group is not None:

@@ -19,12 +19,14 @@ import jinja2
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from mailhub.compose import header_value, qp_is_smaller
+from mailhub.compose import header_value
 from mailhub.config import DigestConfig
 from mailhub.membership import NAME_LIMIT
 from mailhub.models import HELPERS, Group, Member, Message, Topic
+from mailhub.names import author_name
 from mailhub.router import address_for, digest_message_id, list_id
 from mailhub.store import IMPORTED
+from mailhub.wire import qp_is_smaller, short_lines
 
 # Section order: people who can help see the unanswered topics first, everyone else the news.
 SECTIONS_FOR_HELPERS = ("unanswered", "new", "active", "members", "overflow")
@@ -95,7 +97,7 @@ def gather(session: Session, group: Group, start: datetime, end: datetime, zone:
     `end`, and the members who joined. Mail imported from an archive was news where it was first
     published: it counts towards its topic (size, start) but is never shown as new."""
     def author(name: str, address: str) -> str:
-        return name or address
+        return author_name(name, "", address)  # name: as processing stored it
 
     rows = session.exec(
         select(Message.topic_id, Message.from_name, Message.from_addr, Message.posted_at,
@@ -173,7 +175,7 @@ def _only_post(session: Session, topic_id: int, zone: ZoneInfo, settings: Digest
     name, address, at, text = session.exec(
         select(Message.from_name, Message.from_addr, Message.posted_at, Message.new_text)
         .where(Message.topic_id == topic_id, Message.state == "posted")).one()
-    return Post(name or address, local_time(at, zone), excerpt(text, settings.excerpt_chars)), at
+    return Post(author_name(name, "", address), local_time(at, zone), excerpt(text, settings.excerpt_chars)), at
 
 
 # ---- rendering the shared body -----------------------------------------------------------------
@@ -401,12 +403,14 @@ def compose(folder: Path, issue_id: int, subject: str, prepared: Prepared, reade
     ]
     head = "".join(f"{k}: {v}\r\n" for k, v in headers).encode()
     text = _part("text/plain", prepared, _personal(folder, info, reader, False), [p[1] for p in chosen])
+    label = f"digest {issue_id}"
     if reader.plain:
-        return head + text
+        return short_lines(head + text, label)
     html = _part("text/html", prepared, _personal(folder, info, reader, True), [p[2] for p in chosen])
     # Random, so no text quoted in the digest can end a part early.
     boundary = f"=_digest_{secrets.token_hex(12)}"
-    return (head + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode()
-            + f"--{boundary}\r\n".encode() + text + f"\r\n--{boundary}\r\n".encode() + html
-            + f"\r\n--{boundary}--\r\n".encode())
+    # Quoted-printable and base64 keep the body's lines short; short_lines is the guarantee.
+    return short_lines(head + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode()
+                       + f"--{boundary}\r\n".encode() + text + f"\r\n--{boundary}\r\n".encode() + html
+                       + f"\r\n--{boundary}--\r\n".encode(), label)
 

@@ -20,6 +20,7 @@ from mailhub.config import Config
 from mailhub.fanout import queue_notice
 from mailhub.models import Group, Outbox, utcnow
 from mailhub.router import KINDS, address_for
+from mailhub.wire import short_lines
 
 if TYPE_CHECKING:
     from mailhub.attachments import AttachedFile
@@ -75,8 +76,9 @@ def render_notice(folder: Path, template: str, *, group: str, domain: str, to: s
     for f in files:
         _attach(msg, f)
     # SMTP lines end in CRLF, and smtplib sends bytes as they are: a bare-LF notice would reach
-    # the relay as one overlong line.
-    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    # the relay as one overlong line. The email package keeps the text's lines short; a mail
+    # attached as it came (`get attachment`) may still have long ones.
+    return short_lines(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), f"notice {template}")
 
 
 def _attach(msg: EmailMessage, f: AttachedFile) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import mailbox
 import os
+import re
 import smtplib
 import ssl
 from typing import Protocol
@@ -15,11 +16,32 @@ class DeliveryError(Exception):
     reached at all, so other sends in the same batch would fail the same way."""
 
     def __init__(self, message: str, permanent: bool, connection: bool = False,
-                 refused_recipient: bool = False) -> None:
+                 refused_recipient: bool = False, refused_form: bool = False) -> None:
         super().__init__(message)
         self.permanent, self.connection = permanent, connection
+        # The relay refused the mail itself for good (its lines, size, encoding or content: at
+        # DATA, or with a status that says so): mailhub's fault, never the recipient's.
+        self.refused_form = refused_form and permanent
         # The relay refused this recipient for good (5xx at RCPT): it counts as a bounce.
-        self.refused_recipient = refused_recipient and permanent
+        self.refused_recipient = refused_recipient and permanent and not self.refused_form
+
+
+# RFC 3463 status codes that name the message, not an address: X.6.Y media (content, encoding,
+# lines) and X.3.4 (too big for the system).
+_ENHANCED = re.compile(r"\s*[245]\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+
+
+def names_the_form(answer: str) -> bool:
+    """True when a relay's answer carries an enhanced status code about the message itself."""
+    found = _ENHANCED.match(answer)
+    return found is not None and (found.group(1) == "6" or found.groups() == ("3", "4"))
+
+
+def names_the_mailbox(answer: str) -> bool:
+    """True when the enhanced status code is about the address or mailbox (X.1.Y, X.2.Y): a
+    mailbox that is full or gone may be refused at DATA too, where each copy has one recipient."""
+    found = _ENHANCED.match(answer)
+    return found is not None and found.group(1) in ("1", "2")
 
 
 class Transport(Protocol):
@@ -71,11 +93,18 @@ class SMTPTransport:
             conn.sendmail(envelope_from, [recipient], data)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
-            raise DeliveryError(f"{code} {_text(text)}", permanent=500 <= code < 600, refused_recipient=True) from None
+            answer = _text(text)
+            raise DeliveryError(f"{code} {answer}", permanent=500 <= code < 600, refused_recipient=True,
+                                refused_form=names_the_form(answer)) from None
         except smtplib.SMTPResponseException as exc:
             self.close()
-            raise DeliveryError(f"{exc.smtp_code} {_text(exc.smtp_error)}",
-                                permanent=500 <= exc.smtp_code < 600) from None
+            # At MAIL (the envelope sender) or at DATA (the mail itself): not the recipient's doing,
+            # unless the answer's status says it is about their mailbox.
+            answer, at_data = _text(exc.smtp_error), isinstance(exc, smtplib.SMTPDataError)
+            mailbox = at_data and names_the_mailbox(answer)
+            raise DeliveryError(f"{exc.smtp_code} {answer}", permanent=500 <= exc.smtp_code < 600,
+                                refused_recipient=mailbox,
+                                refused_form=(at_data and not mailbox) or names_the_form(answer)) from None
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise DeliveryError(f"relay {self.relay.host}:{self.relay.port}: {exc or type(exc).__name__}",

@@ -100,6 +100,9 @@ class SinkHandler:
     received: list[Received] = field(default_factory=list)
     delay: float = 0.0
     refuse: dict[str, str] = field(default_factory=dict)  # recipient -> SMTP reply
+    # recipient -> SMTP reply to the message data, as a relay that refuses the mail itself
+    # ("554 5.6.0 …"). aiosmtpd itself answers "500 Line too long" to a line over 999 bytes.
+    refuse_data: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: ANN001
@@ -112,6 +115,9 @@ class SinkHandler:
         if self.delay:
             import asyncio
             await asyncio.sleep(self.delay)
+        for address in envelope.rcpt_tos:
+            if address in self.refuse_data:
+                return self.refuse_data[address]
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"
