@@ -29,6 +29,7 @@ class Entry(NamedTuple):
     moderated: bool
     new_member: bool
     stopped: bool  # delivery stopped for bounces: still a member, gets nothing
+    name: str = ""  # as the group knows them (`member add --name`, `profile name`)
 
 
 def gets_copy(delivery: str, topic_mode: Optional[str]) -> bool:
@@ -68,7 +69,7 @@ class Rosters:
     def get(self, session: Session, group_id: int) -> Roster:
         if group_id not in self._by_group:
             rows = session.exec(select(Member.id, Member.email, Member.role, Member.delivery, Member.moderated,
-                                       Member.new_member, col(Member.disabled_at).is_not(None))
+                                       Member.new_member, col(Member.disabled_at).is_not(None), Member.name)
                                 .where(Member.group_id == group_id)).all()
             self._by_group[group_id] = Roster(tuple(Entry(*r) for r in rows))
         return self._by_group[group_id]
