@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -106,5 +104,9 @@ def insert_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str
     """Insert rows, skipping any whose unique `keys` are already there: re-running is a no-op."""
     if not rows:
         return
+    # Imported here: the PostgreSQL dialect costs every command ~30 ms, and few need this.
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(model).on_conflict_do_nothing(index_elements=keys), rows)

@@ -276,7 +276,7 @@ def test_mailman_and_google_exports_go_in_and_come_out_byte_for_byte(env, tmp_pa
     env.group("mentors")
     env.group("copy")
     assert import_ok(env, "mentors", source) == \
-        f"imported {len(originals)} messages into {topics} topics; 0 already there; 0 skipped"
+        f"imported {len(originals)} messages into {topics} topic{'s' if topics != 1 else ''}; 0 already there; 0 skipped"
     assert sorted(stored(env, "mentors").values()) == sorted(originals)
     first = export(env, "mentors", tmp_path / "first.mbox")
     assert python_mailbox(tmp_path / "first.mbox") == originals  # in date order, as they went in
@@ -332,7 +332,7 @@ def test_nothing_is_sent_for_imported_mail_and_digests_never_show_it_as_new(env,
     source = write_mbox(tmp_path / "recent.mbox", recent)
     assert import_ok(env, "mentors", source) == "imported 5 messages into 3 topics; 0 already there; 0 skipped"
     assert queue_counts(env) == {"pending": 0, "sent": 0, "failed": 0}
-    assert "0 digest(s) queued; 2 reader(s) had nothing new" in env.cli("digest", "send", "mentors").output
+    assert "0 digests queued; 2 readers had nothing new" in env.cli("digest", "send", "mentors").output
     # The live path works, so the silence above is not a stopped service.
     topic = next(t for t in cli_json(env, "topics", "mentors") if t["subject"].startswith("Visa"))
     env.send(mail(subject="Re: Visa letters", body="Letters are out today.", sender="bob@example.com",

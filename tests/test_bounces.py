@@ -153,7 +153,7 @@ def test_score_stops_delivery_a_reply_starts_it_again(env, sink):
     assert "bounces" in str(warning["Subject"]) and "notice 1 of 3" in text_of(warning)
     status = json.loads(env.cli("bounces", "mentors", "--json").output)
     assert [(r["email"], r["score"], r["state"]) for r in status] == [("bob@example.com", 5.0,
-                                                                        "stopped (1 warning(s) sent)")]
+                                                                        "stopped (1 warning sent)")]
     env.send(mail(subject="Still here?", body="Hello"), [POST])
     sink.wait("bob@example.com", 1)
     env.drained()

@@ -24,11 +24,14 @@ BAD_SENDERS = [f"ann@example.com\r\nBcc: {EVIL}", f"ann@example.com\n{EVIL}", "a
 
 
 def assert_one_line_error(result: Any, *fragments: str) -> None:
-    """Refused: exit 1, one line `error: …` (the bad value shown escaped), no traceback."""
-    assert result.exit_code == 1, f"exit {result.exit_code}: {result.output!r}"
+    """Refused: one line `error: …` (the bad value shown escaped), no traceback; exit 1, or for a
+    mistyped command line (a value that is none of an option's choices) exit 2 and a second line
+    `try 'mailhub … --help'`."""
+    assert result.exit_code in (1, 2), f"exit {result.exit_code}: {result.output!r}"
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    out = result.output.strip()
-    assert out.startswith("error: ") and len(out.splitlines()) == 1, repr(result.output)
+    out, *hint = result.output.strip().splitlines()
+    assert out.startswith("error: ") and len(hint) == (result.exit_code == 2), repr(result.output)
+    assert all(line.startswith("try 'mailhub ") and line.endswith(" --help'") for line in hint), hint
     assert out.isprintable(), repr(out)
     for fragment in fragments:
         assert fragment in out, f"{fragment!r} not in {out!r}"
@@ -108,7 +111,7 @@ def test_every_option_that_reaches_a_header_refuses_line_breaks_and_control_char
     csv_file.write_text("email,name,role,delivery\n" + rows + 'y@example.com,Y,"boss\nBcc: x",\n'
                         "ok@example.com,Okay,,\n", encoding="utf-8", newline="")
     result = env.cli("member", "import", "mentors", str(csv_file), ok=False)
-    assert result.exit_code == 1 and "added 1 member(s)" in result.output
+    assert result.exit_code == 1 and "added 1 member to" in result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == len(BAD_VALUES) + 2 and all(line.startswith(str(csv_file)) for line in lines[:-1]), lines
     names = {m["email"]: m["name"] for m in as_json(env, "member", "list", "mentors")}
@@ -134,7 +137,7 @@ def test_copies_and_digests_of_a_post_with_tricky_but_allowed_text_carry_no_adde
     body = f"Line one\r\nBcc: {EVIL}\r\nTo: {EVIL}\r\n\r\n.\r\nlast line"
     env.start()
     out = env.cli("post", "mentors", "--from", "ann@example.com", "--subject", subject, "--body", body).output
-    assert "1 copies queued" in out  # bob; dig reads by digest
+    assert "1 copy queued" in out  # bob; dig reads by digest
     copy = sink.wait("bob@example.com")[0]
     env.cli("digest", "send", "mentors", "--period", "daily")
     digest = sink.wait("dig@example.com")[0]

@@ -140,7 +140,7 @@ def test_from_is_rewritten_by_default_and_the_author_offered_for_a_private_reply
 def test_from_rewrite_never_keeps_the_authors_from(env, sink):
     env.group("mentors", ANN, CEM)
     result = env.cli("group", "set", "mentors", "--from-rewrite", "sometimes", ok=False)
-    assert result.exit_code == 1 and "--from-rewrite takes always or never, not 'sometimes'" in result.output
+    assert result.exit_code == 2 and "--from-rewrite takes always or never, not 'sometimes'" in result.output
     env.cli("group", "set", "mentors", "--from-rewrite", "never")
     assert "from_rewrite: never" in env.cli("group", "show", "mentors").output
     env.start()

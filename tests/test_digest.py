@@ -138,7 +138,7 @@ def test_a_missed_digest_goes_out_once_at_start_up_covering_the_whole_gap(env, s
     env.stop()
     env.start()  # a restart finds the period recorded
     result = env.cli("digest", "send", "mentors")
-    assert "0 digest(s) queued" in result.output
+    assert "0 digests queued" in result.output
     wait_for(lambda: queue_digests(engine(env), env.config).queued == 0, what="a digest run")
     env.drained()
     assert len(digests(sink, "ann@example.com")) == 1
@@ -309,7 +309,7 @@ def test_digest_commands_explain_bad_input(env, sink):
     result = env.cli("digest", "preview", "mentors", "bob@example.com", ok=False)
     assert result.exit_code == 1 and "not a digest" in result.output
     result = env.cli("digest", "preview", "mentors", "bob@example.com", "--period", "monthly", ok=False)
-    assert result.exit_code == 1 and "daily or weekly" in result.output
+    assert result.exit_code == 2 and "daily or weekly" in result.output
     result = env.cli("digest", "send", "nosuchgroup", ok=False)
     assert result.exit_code == 1 and "nosuchgroup" in result.output
     quiet = env.cli("digest", "preview", "mentors", "bob@example.com", "--period", "weekly").output

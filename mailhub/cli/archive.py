@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mailhub.archive import ArchiveError, import_mails, read_archive, write_mbox
-from mailhub.cli.common import ConfigOpt, escaped, fail, find_group, opened
+from mailhub.cli.common import ConfigOpt, count, escaped, fail, find_group, opened
 
 
 def import_archive(
@@ -20,9 +19,12 @@ def import_archive(
 ) -> None:
     """Thread an existing archive into GROUP's topics, without sending anything.
 
-    Each mail keeps its bytes and its Date; mails the group has already (same Message-ID) are
-    left as they are, so running it again finishes an interrupted import. Mails that cannot be
+    Each mail keeps its bytes and its Date; mails the group has already (same Message-ID and
+    content) are left as they are, so running it again finishes an interrupted import. A mail
+    that reuses another's Message-ID is imported under an id of its own. Mails that cannot be
     read are reported one per line, and the exit status is then 1."""
+    from mailhub.archive import ArchiveError, import_mails, read_archive
+
     with opened(config) as (cfg, session):
         g = find_group(session, group)
         session.commit()  # end the read: the import writes in batches of its own
@@ -33,7 +35,7 @@ def import_archive(
         report = import_mails(session.get_bind(), cfg, g, mails)  # type: ignore[arg-type]
     for problem in report.problems:
         typer.echo(escaped(problem), err=True)
-    typer.echo(f"imported {report.imported} messages into {len(report.topics)} topics; "
+    typer.echo(f"imported {count(report.imported, 'message')} into {count(len(report.topics), 'topic')}; "
                f"{report.already} already there; {len(report.problems)} skipped")
     if report.problems:
         raise typer.Exit(1)
@@ -47,6 +49,8 @@ def export_archive(
 ) -> None:
     """Write GROUP's archive (its published posts, oldest first, as received) to an mbox file
     (mboxrd) that mutt, Python's mailbox and Mailman 3's HyperKitty read."""
+    from mailhub.archive import write_mbox
+
     with opened(config) as (_, session):
         g = find_group(session, group)
         if mbox.is_dir():
@@ -59,7 +63,7 @@ def export_archive(
             # and does not spoil the one it was to replace.
             with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{mbox.name}.", delete=False) as out:
                 try:
-                    count = write_mbox(session.get_bind(), g.id, out)  # type: ignore[arg-type]
+                    written = write_mbox(session.get_bind(), g.id, out)  # type: ignore[arg-type]
                 except BaseException:
                     os.unlink(out.name)
                     raise
@@ -67,7 +71,7 @@ def export_archive(
             os.replace(out.name, mbox)
         except OSError as exc:
             fail(f"cannot write {mbox}: {exc.strerror or exc}")
-    typer.echo(f"wrote {count} messages of {g.name} to {mbox}")
+    typer.echo(f"wrote {count(written, 'message')} of {g.name} to {mbox}")
 
 
 def _umask() -> int:

@@ -1,15 +1,17 @@
 """`mailhub bounces GROUP`: each member's bounce score and whether delivery to them stopped."""
 from __future__ import annotations
 
-from sqlmodel import col, select
+from typing import TYPE_CHECKING
 
-from mailhub.cli.common import ConfigOpt, JsonOpt, find_group, opened, print_rows, when
-from mailhub.models import Member
+from mailhub.cli.common import ConfigOpt, JsonOpt, count, find_group, opened, print_rows, when
+
+if TYPE_CHECKING:
+    from mailhub.models import Member
 
 
 def bounce_state(member: Member) -> str:
     if member.disabled_at is not None:
-        return f"stopped ({member.warnings} warning(s) sent)"
+        return f"stopped ({count(member.warnings, 'warning')} sent)"
     if member.bounce_score or member.temporary_since:
         return "bouncing"
     return "ok"
@@ -17,6 +19,10 @@ def bounce_state(member: Member) -> str:
 
 def bounces(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Members with a bounce score or stopped delivery (members with neither are left out)."""
+    from sqlmodel import col, select
+
+    from mailhub.models import Member
+
     with opened(config) as (_, session):
         g = find_group(session, group)
         members = session.exec(select(Member).where(

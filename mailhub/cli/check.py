@@ -4,16 +4,21 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import typer
 
-from mailhub.check import Report, run_checks, zone_line
 from mailhub.cli.common import ConfigOpt, JsonOpt, escaped
+
+if TYPE_CHECKING:
+    from mailhub.check import Report
 
 
 def check(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Check the config, the database, the listener, the relay and the DKIM key; print the DNS records
     to publish. Exits 1 if a check failed. Sends no mail and changes nothing."""
+    from mailhub.check import run_checks
+
     # libpq waits minutes for a host that drops packets; a check should answer sooner.
     os.environ.setdefault("PGCONNECT_TIMEOUT", "10")
     report = run_checks(config)
@@ -27,6 +32,8 @@ def check(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
 
 
 def _print(report: Report) -> None:
+    from mailhub.check import zone_line
+
     for result in report.results:
         # Relay answers and driver errors come from outside: one line each, whatever they hold.
         typer.echo(f"{'ok  ' if result.ok else 'FAIL'} {result.name}: {escaped(result.text)}")

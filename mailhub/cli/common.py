@@ -1,4 +1,8 @@
-"""What every `mailhub` command shares: options, opening the config and database, one-line errors, tables."""
+"""What every `mailhub` command shares: options, opening the config and database, one-line errors, tables.
+
+Only typer, the standard library and mailhub.router (standard library only) are imported here
+at the top: every command module imports this one, and `mailhub --help` should not wait for
+SQLAlchemy. The database helpers import what they need when they run."""
 from __future__ import annotations
 
 import json
@@ -6,21 +10,28 @@ import unicodedata
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Literal, NoReturn, Optional
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
 
-from mailhub.config import Config, ConfigError, load_config
-from mailhub.db import StoreError, make_engine
-from mailhub.models import (
-    Group,
-    Member,
-    Message,
-)
-from mailhub.schedule import ScheduleError
-from mailhub.router import AddressError, normalize_email
+from mailhub.router import AddressError, normalize_email  # which imports only the standard library
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from mailhub.config import Config
+    from mailhub.models import Group, Member, Message
+
+# Options with a fixed set of values: typer checks them, and help and errors list them. The same
+# words as mailhub.models' POLICIES, JOIN_POLICIES, WHO_POLICIES, ROLES and DELIVERIES (written out
+# here so that help need not import the models; tests/test_cli_conventions.py holds them equal).
+Policy = Literal["open", "members", "moderated"]
+JoinPolicy = Literal["confirm", "approve", "closed"]
+Who = Literal["moderators", "members"]
+Role = Literal["member", "mentor", "moderator", "owner"]
+Delivery = Literal["each", "daily", "weekly", "none"]
+Period = Literal["daily", "weekly"]  # digest_jobs.PERIODS
+OnOff = Literal["on", "off"]
 
 
 def has_control(text: str) -> bool:
@@ -47,12 +58,22 @@ def fail(message: str) -> NoReturn:
 
 MAX_ID = 2**63 - 1  # the largest id SQLite (and PostgreSQL bigint) can hold
 
+
+def _config_path(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
+    """A command's own --config, else the one given before the command (`mailhub --config x.toml
+    group list`); None leaves it to mailhub.config.config_path: $MAILHUB_CONFIG, then ./config.toml."""
+    return value if value is not None else ctx.find_root().params.get("config")
+
+
 ConfigOpt = Annotated[Optional[Path], typer.Option(
-    "--config", help="config file (default: $MAILHUB_CONFIG, then ./config.toml)")]
+    "--config", metavar="FILE", callback=_config_path, show_default="$MAILHUB_CONFIG, else ./config.toml",
+    help="the config file (before or after the command)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document for scripts")]
 
 
 def load(path: Optional[Path]) -> Config:
+    from mailhub.config import ConfigError, load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -62,6 +83,11 @@ def load(path: Optional[Path]) -> Config:
 @contextmanager
 def opened(path: Optional[Path]) -> Iterator[tuple[Config, Session]]:
     """The config and a database session; every store problem becomes a one-line error."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlmodel import Session
+
+    from mailhub.db import StoreError, make_engine
+
     config = load(path)
     try:
         engine = make_engine(config.database.url)
@@ -76,12 +102,6 @@ def opened(path: Optional[Path]) -> Iterator[tuple[Config, Session]]:
         engine.dispose()
 
 
-def choice(value: Optional[str], allowed: tuple[str, ...], what: str) -> Optional[str]:
-    if value is not None and value not in allowed:
-        fail(f"unknown {what} '{value}' (choose {', '.join(allowed)})")
-    return value
-
-
 def address_arg(text: str) -> str:
     try:
         return normalize_email(text)
@@ -90,6 +110,10 @@ def address_arg(text: str) -> str:
 
 
 def find_group(session: Session, name: str) -> Group:
+    from sqlmodel import select
+
+    from mailhub.models import Group
+
     group = session.exec(select(Group).where(Group.name == name.lower())).first()
     if group is None:
         names = session.exec(select(Group.name).order_by(Group.name).limit(11)).all()
@@ -99,6 +123,10 @@ def find_group(session: Session, name: str) -> Group:
 
 
 def find_member(session: Session, group: Group, address: str) -> Member:
+    from sqlmodel import select
+
+    from mailhub.models import Member
+
     email_addr = address_arg(address)
     member = session.exec(select(Member).where(Member.group_id == group.id, Member.email == email_addr)).first()
     if member is None:
@@ -107,8 +135,14 @@ def find_member(session: Session, group: Group, address: str) -> Member:
 
 
 def messages_in(session: Session, state: str, group: Optional[str]) -> list[tuple[Message, str]]:
-    """Stored messages in `state` with their group's name, oldest first; `group` narrows to one."""
-    query = select(Message, Group.name).join(Group, Group.id == Message.group_id).where(Message.state == state)
+    """Stored messages in `state` with their group's name (None: the site's postmaster mail),
+    oldest first; `group` narrows to one."""
+    from sqlmodel import select
+
+    from mailhub.models import Group, Message
+
+    query = (select(Message, Group.name).join(Group, Group.id == Message.group_id, isouter=True)
+             .where(Message.state == state))
     if group:
         query = query.where(Message.group_id == find_group(session, group).id)
     return list(session.exec(query.order_by(Message.received_at, Message.id)).all())
@@ -116,6 +150,8 @@ def messages_in(session: Session, state: str, group: Optional[str]) -> list[tupl
 
 def message_in(session: Session, message_id: int, state: str, what: str) -> Message:
     """Message `message_id`, which must be in `state` (`what` names such messages in errors)."""
+    from mailhub.models import Message
+
     message = session.get(Message, message_id) if 0 < message_id <= MAX_ID else None
     if message is None:
         fail(f"no message with id {message_id}")
@@ -139,14 +175,14 @@ def on_off(value: bool) -> str:
     return "on" if value else "off"
 
 
-def switch(value: Optional[str], what: str, current: bool, words: tuple[str, str] = ("on", "off")) -> bool:
-    """`words`: what the option says for True and for False."""
-    if value is None:
-        return current
-    if value.lower() not in words:
-        fail(f"{what} takes {words[0]} or {words[1]}, not '{value}'")
-    return value.lower() == words[0]
+def switch(value: Optional[str], current: bool, yes: str = "on") -> bool:
+    """An on/off option (already checked by typer): `yes` is the word for True; None keeps `current`."""
+    return current if value is None else value == yes
 
+
+def count(n: int, word: str, plural: str = "") -> str:
+    """`1 copy`, `2 copies`: `plural` when it is not `word` + s."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def schedule_arg(value: Optional[str], reader: Callable[[str], Any], what: str) -> Optional[str]:
@@ -155,6 +191,8 @@ def schedule_arg(value: Optional[str], reader: Callable[[str], Any], what: str) 
         return None
     if value.strip().lower() == "default":
         return ""
+    from mailhub.schedule import ScheduleError
+
     try:
         reader(value)
     except ScheduleError as exc:

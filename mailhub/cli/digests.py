@@ -5,31 +5,24 @@ from typing import Annotated, Optional
 
 import typer
 
-from mailhub.cli.common import ConfigOpt, fail, find_group, find_member, opened
-from mailhub.deliver import muted_topics, recipients
-from mailhub.digest import bodies
-from mailhub.digest_jobs import (PERIODS, Due, Subscriber, build, last_digests, member_zone, period_window,
-                                 queue_digests)
-from mailhub.models import utcnow
+from mailhub.cli.common import ConfigOpt, Period, count, fail, find_group, find_member, opened
+from mailhub.cli.conventions import Typer
 
-digest_app = typer.Typer(no_args_is_help=True, help="Preview digests, or send them now.")
-
-PeriodOpt = Annotated[Optional[str], typer.Option(
-    "--period", help="daily or weekly (default: the member's own delivery)")]
+digest_app = Typer(help="Preview digests, or send them now.")
 
 
-def _period(value: Optional[str]) -> Optional[str]:
-    if value is not None and value not in PERIODS:
-        fail(f"--period takes daily or weekly, not '{value}'")
-    return value
-
-
-@digest_app.command("preview")
-def preview(group: str, email: str, period: PeriodOpt = None,
+@digest_app.command("preview", short_help="Print the digest a member would get now (sends nothing).")
+def preview(group: str, email: str,
+            period: Annotated[Optional[Period], typer.Option(
+                help="the digest to show (if left out: the member's own delivery)")] = None,
             html: Annotated[bool, typer.Option("--html", help="print the HTML part instead of the text")] = False,
             config: ConfigOpt = None) -> None:
     """Print the digest EMAIL would get if it were sent now (nothing is sent or recorded)."""
-    period = _period(period)
+    from mailhub.deliver import muted_topics, recipients
+    from mailhub.digest import bodies
+    from mailhub.digest_jobs import PERIODS, Due, Subscriber, build, last_digests, member_zone, period_window
+    from mailhub.models import utcnow
+
     with opened(config) as (cfg, session):
         g = find_group(session, group)
         member = find_member(session, g, email)
@@ -59,13 +52,18 @@ def preview(group: str, email: str, period: PeriodOpt = None,
         typer.echo(f"Subject: {rendered.subject}\n\n{text}", nl=False)
 
 
-@digest_app.command("send")
-def send(group: str, period: PeriodOpt = None, config: ConfigOpt = None) -> None:
+@digest_app.command("send", short_help="Queue a group's digests now.")
+def send(group: str,
+         period: Annotated[Optional[Period], typer.Option(
+             help="only the daily or only the weekly digests (if left out: both)")] = None,
+         config: ConfigOpt = None) -> None:
     """Queue GROUP's digests now, each covering its reader's time since their last one. A second
     run sends only what is new since the first."""
-    period = _period(period)
+    from mailhub.digest_jobs import queue_digests
+
     with opened(config) as (cfg, session):
         g = find_group(session, group)
         report = queue_digests(session.get_bind(), cfg, group_name=g.name, period=period,  # type: ignore[arg-type]
                                manual=True)
-    typer.echo(f"{g.name}: {report.queued} digest(s) queued; {report.quiet} reader(s) had nothing new")
+    typer.echo(f"{g.name}: {count(report.queued, 'digest')} queued; "
+               f"{count(report.quiet, 'reader')} had nothing new")

@@ -9,18 +9,18 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from sqlalchemy import delete
 
 from mailhub.cli.common import ConfigOpt, JsonOpt, message_in, messages_in, opened, print_rows, when
-from mailhub.models import MessageRef
+from mailhub.cli.conventions import Typer
 
-failed_app = typer.Typer(no_args_is_help=True, help="Received messages whose processing failed.")
+failed_app = Typer(help="Received messages whose processing failed: read, retry, delete.")
 IdArg = Annotated[int, typer.Argument(metavar="ID")]
 PREVIEW_BYTES = 2000
 
 
 @failed_app.command("list")
-def failed_list(group: Annotated[Optional[str], typer.Argument()] = None, as_json: JsonOpt = False,
+def failed_list(group: Annotated[Optional[str], typer.Argument(help="one group (all groups if left out)")] = None,
+                as_json: JsonOpt = False,
                 config: ConfigOpt = None) -> None:
     """Messages set aside after failing, oldest first, with their error."""
     with opened(config) as (_, session):
@@ -30,7 +30,7 @@ def failed_list(group: Annotated[Optional[str], typer.Argument()] = None, as_jso
     print_rows(rows, as_json, ["id", "group", "to", "from", "error"], "no failed messages")
 
 
-@failed_app.command("show")
+@failed_app.command("show", short_help="One failed message: its error, envelope and first lines.")
 def failed_show(message_id: IdArg, raw: Annotated[bool, typer.Option(
         "--raw", help="print the message exactly as it was received, nothing else")] = False,
                 as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
@@ -66,6 +66,10 @@ def failed_retry(message_id: IdArg, config: ConfigOpt = None) -> None:
 @failed_app.command("delete")
 def failed_delete(message_id: IdArg, config: ConfigOpt = None) -> None:
     """Delete a failed message for good."""
+    from sqlalchemy import delete
+
+    from mailhub.models import MessageRef
+
     with opened(config) as (_, session):
         m = message_in(session, message_id, "failed", "failed")
         session.execute(delete(MessageRef).where(MessageRef.message_pk == m.id))

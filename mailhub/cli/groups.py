@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 import typer
-from sqlalchemy import delete, func
-from sqlmodel import Session, col, select
 
 from mailhub.cli.common import (
     ConfigOpt,
+    JoinPolicy,
     JsonOpt,
-    choice,
+    OnOff,
+    Policy,
+    Who,
+    address_arg,
+    count,
     fail,
     find_group,
     on_off,
@@ -23,28 +26,18 @@ from mailhub.cli.common import (
     switch,
     when,
 )
-from mailhub.attachments import read_size, size_text
-from mailhub.config import Config
-from mailhub.models import (
-    JOIN_POLICIES,
-    POLICIES,
-    WHO_POLICIES,
-    DigestIssue,
-    DigestMark,
-    Group,
-    Member,
-    Message,
-    MessageRef,
-    Outbox,
-    Token,
-    Topic,
-    TopicPref,
-)
-from mailhub.router import address_for, group_name_problem
-from mailhub.schedule import read_time, read_weekly, read_zone
-from mailhub.search import forget_group
+from mailhub.cli.conventions import Typer
+from mailhub.router import address_for, group_name_problem  # which imports only the standard library
 
-group_app = typer.Typer(no_args_is_help=True, help="Create, list, show, change and delete groups.")
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from mailhub.config import Config
+    from mailhub.models import Group
+
+# The database and mail modules are imported inside the commands: `mailhub --help` does not wait for them.
+
+group_app = Typer(help="Create, list, show, change and delete groups.")
 
 
 def _rate_text(limit: int) -> str:
@@ -62,6 +55,8 @@ def _rate_limit(text: str) -> int:
 
 
 def _size(text: str) -> int:
+    from mailhub.attachments import read_size
+
     try:
         return read_size(text)
     except ValueError as exc:
@@ -69,6 +64,11 @@ def _size(text: str) -> int:
 
 
 def _group_row(session: Session, config: Config, group: Group) -> dict[str, Any]:
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from mailhub.models import Member, Topic
+
     members = session.exec(select(func.count()).select_from(Member).where(Member.group_id == group.id)).one()
     topics = session.exec(select(func.count()).select_from(Topic).where(Topic.group_id == group.id)).one()
     return {"id": group.id, "name": group.name, "address": address_for(group.name, config.server.domain),
@@ -81,30 +81,59 @@ def group_create(
     name: str,
     title: Annotated[str, typer.Option(help="a human title, shown in List-Id")] = "",
     description: Annotated[str, typer.Option(help="what the group is for")] = "",
-    policy: Annotated[str, typer.Option(help="who may post: open, members (default) or moderated")] = "members",
-    join_policy: Annotated[str, typer.Option(help="confirm (default), approve or closed")] = "confirm",
+    policy: Annotated[Policy, typer.Option(help="who may post")] = "members",
+    join_policy: Annotated[JoinPolicy, typer.Option(
+        help="confirm: joiners confirm by mail; approve: then an owner approves too; closed: invite only",
+    )] = "confirm",
+    owner: Annotated[Optional[list[str]], typer.Option(
+        "--owner", metavar="EMAIL", help="an owner: gets -owner@ mail and decides held posts (repeat for more)")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create a group; its address is NAME@<server.domain>."""
+    from sqlmodel import select
+
+    from mailhub.membership import new_member
+    from mailhub.models import Group
+
     name = name.strip().lower()
     problem = group_name_problem(name)
     if problem:
         fail(f"invalid group name '{name}': {problem}")
-    choice(policy, POLICIES, "policy")
-    choice(join_policy, JOIN_POLICIES, "join policy")
     title, description = one_line(title, "--title"), one_line(description, "--description")
+    owners = list(dict.fromkeys(address_arg(o) for o in owner or []))
     with opened(config) as (cfg, session):
         if session.exec(select(Group).where(Group.name == name)).first():
             fail(f"group '{name}' already exists")
-        session.add(Group(name=name, title=title, description=description, policy=policy, join_policy=join_policy))
+        group = Group(name=name, title=title, description=description, policy=policy, join_policy=join_policy)
+        session.add(group)
+        session.flush()
+        for address in owners:
+            session.add(new_member(group, address, role="owner"))
         session.commit()
         typer.echo(f"created group {name}: post to {address_for(name, cfg.server.domain)} "
-                   f"(policy: {policy}, join policy: {join_policy})")
+                   f"(policy: {policy}, join policy: {join_policy})"
+                   + (f"; owners: {', '.join(owners)}" if owners else ""))
+        if not owners:
+            typer.echo(f"warning: {name} has no owner, so {_unowned(cfg, name)}; add one with "
+                       f"`mailhub member add {name} EMAIL --role owner`", err=True)
+
+
+def _unowned(config: Config, name: str) -> str:
+    """What happens to a group's owner mail and held posts while nobody owns it."""
+    owner_address = address_for(name, config.server.domain, "owner")
+    if config.server.postmaster:
+        return f"mail to {owner_address} and its held posts go to server.postmaster ({config.server.postmaster})"
+    return (f"nobody will see its held posts (only `mailhub held list` shows them), and mail to {owner_address} "
+            "goes to the owners of other groups, if any")
 
 
 @group_app.command("list")
 def group_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """All groups, with member and topic counts."""
+    from sqlmodel import select
+
+    from mailhub.models import Group
+
     with opened(config) as (cfg, session):
         rows = [_group_row(session, cfg, g) for g in session.exec(select(Group).order_by(Group.name)).all()]
     print_rows(rows, as_json, ["id", "name", "policy", "members", "topics", "address"],
@@ -114,6 +143,8 @@ def group_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
 @group_app.command("show")
 def group_show(name: str, as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """One group's settings and addresses."""
+    from mailhub.attachments import size_text
+
     with opened(config) as (cfg, session):
         group = find_group(session, name)
         row = _group_row(session, cfg, group)
@@ -140,38 +171,43 @@ def group_show(name: str, as_json: JsonOpt = False, config: ConfigOpt = None) ->
 @group_app.command("set")
 def group_set(
     name: str,
-    policy: Annotated[Optional[str], typer.Option(help="who may post: open, members or moderated")] = None,
-    join_policy: Annotated[Optional[str], typer.Option(
-        help="confirm (joiners confirm by mail), approve (then an owner approves) or closed (invite only)")] = None,
+    policy: Annotated[Optional[Policy], typer.Option(help="who may post")] = None,
+    join_policy: Annotated[Optional[JoinPolicy], typer.Option(
+        help="confirm: joiners confirm by mail; approve: then an owner approves too; closed: invite only")] = None,
     rate_limit: Annotated[Optional[str], typer.Option(
-        help="posts per sender per hour before the rest are held, like 5/hour; none for no limit")] = None,
-    new_member_moderation: Annotated[Optional[str], typer.Option(
-        help="on: hold a new member's posts until one is approved")] = None,
-    who: Annotated[Optional[str], typer.Option(
-        help="who may ask for the member list by mail: moderators or members")] = None,
+        metavar="N/hour", help="posts per sender per hour before the rest are held; none for no limit")] = None,
+    new_member_moderation: Annotated[Optional[OnOff], typer.Option(
+        case_sensitive=False, help="on: hold a new member's posts until one is approved")] = None,
+    who: Annotated[Optional[Who], typer.Option(help="who may ask for the member list by mail")] = None,
     title: Annotated[Optional[str], typer.Option(help="a human title, shown in List-Id")] = None,
     description: Annotated[Optional[str], typer.Option(help="what the group is for")] = None,
     subject_prefix: Annotated[Optional[str], typer.Option(help="put before every subject; '' for none")] = None,
-    include_author: Annotated[Optional[str], typer.Option(help="on: authors get a copy of their own posts")] = None,
-    from_rewrite: Annotated[Optional[str], typer.Option(
-        help="always (default): From shows 'Name via group' at the group's address, which passes DMARC; "
-             "never: the author's own From, which fails DMARC for authors at strict domains")] = None,
-    daily: Annotated[Optional[str], typer.Option(help="daily digest time, like 07:00; default: config.toml's")] = None,
+    include_author: Annotated[Optional[OnOff], typer.Option(
+        case_sensitive=False, help="on: authors get a copy of their own posts")] = None,
+    from_rewrite: Annotated[Optional[Literal["always", "never"]], typer.Option(
+        case_sensitive=False,
+        help="always (as new groups do): From shows 'Name via group' at the group's address, which passes "
+             "DMARC; never: the author's own From, which fails DMARC for authors at strict domains")] = None,
+    daily: Annotated[Optional[str], typer.Option(
+        metavar="HH:MM", help="daily digest time, like 07:00; 'default': config.toml's again")] = None,
     weekly: Annotated[Optional[str], typer.Option(
-        help="weekly digest day and time, like 'mon 07:00'; default: config.toml's")] = None,
+        metavar="'DAY HH:MM'",
+        help="weekly digest day and time, like 'mon 07:00'; 'default': config.toml's again")] = None,
     timezone: Annotated[Optional[str], typer.Option(
-        help="time zone of the digest times for members without their own, like Africa/Nairobi")] = None,
-    digest_quiet: Annotated[Optional[str], typer.Option(
-        help="on: digest readers get an 'all quiet' note when nothing was posted (default off: no mail)")] = None,
+        metavar="ZONE", help="time zone of the digest times for members without their own, like Africa/Nairobi; "
+                             "'default': config.toml's again")] = None,
+    digest_quiet: Annotated[Optional[OnOff], typer.Option(
+        case_sensitive=False,
+        help="on: digest readers get an 'all quiet' note when nothing was posted (off, as new groups do: "
+             "no mail)")] = None,
     max_attachment_size: Annotated[Optional[str], typer.Option(
-        help="attachments larger than this (like 1MB or 500KB) are named in copies, not sent; "
-             "members get one by mail with 'get attachment ID'")] = None,
+        metavar="SIZE", help="attachments larger than this (like 1MB or 500KB) are named in copies, not sent; "
+                             "members get one by mail with 'get attachment ID'")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Change a group's settings; only the options given change."""
-    choice(policy, POLICIES, "policy")
-    choice(join_policy, JOIN_POLICIES, "join policy")
-    choice(who, WHO_POLICIES, "--who")
+    from mailhub.schedule import read_time, read_weekly, read_zone
+
     digest = {"digest_daily": schedule_arg(daily, read_time, "--daily"),
               "digest_weekly": schedule_arg(weekly, read_weekly, "--weekly"),
               "timezone": schedule_arg(timezone, read_zone, "--timezone")}
@@ -191,8 +227,8 @@ def group_set(
             if value is not None:
                 setattr(group, key, value)
         for key, value in switches.items():
-            setattr(group, key, switch(value, "--" + key.replace("_", "-"), getattr(group, key)))
-        group.from_rewrite = switch(from_rewrite, "--from-rewrite", group.from_rewrite, ("always", "never"))
+            setattr(group, key, switch(value, getattr(group, key)))
+        group.from_rewrite = switch(from_rewrite, group.from_rewrite, yes="always")
         for key, value in digest.items():
             if value is not None:
                 setattr(group, key, value or None)
@@ -207,12 +243,19 @@ def group_set(
 def group_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="really delete")] = False,
                  config: ConfigOpt = None) -> None:
     """Delete a group with its members, topics, messages and queued mail."""
+    from sqlalchemy import delete, func
+    from sqlmodel import col, select
+
+    from mailhub.models import (DigestIssue, DigestMark, Member, Message, MessageRef, Outbox, Token, Topic,
+                                TopicPref)
+    from mailhub.search import forget_group
+
     with opened(config) as (_, session):
         group = find_group(session, name)
-        count = session.exec(select(func.count()).select_from(Message).where(Message.group_id == group.id)).one()
+        messages = session.exec(select(func.count()).select_from(Message).where(Message.group_id == group.id)).one()
         if not yes:
-            fail(f"this deletes group '{group.name}' and its {count} message(s) for good; "
-                          "add --yes to do it")
+            fail(f"this deletes group '{group.name}' and its {count(messages, 'message')} for good; "
+                 "add --yes to do it")
         member_ids = select(Member.id).where(Member.group_id == group.id)
         session.execute(delete(TopicPref).where(col(TopicPref.member_id).in_(member_ids)))
         forget_group(session, group.id)
@@ -220,4 +263,4 @@ def group_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="rea
             session.execute(delete(model).where(model.group_id == group.id))
         session.delete(group)
         session.commit()
-    typer.echo(f"deleted group {group.name} and {count} message(s)")
+    typer.echo(f"deleted group {group.name} and {count(messages, 'message')}")

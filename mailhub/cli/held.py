@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
 import typer
-from sqlalchemy import func
-from sqlmodel import Session, select
 
-from mailhub.cli.common import ConfigOpt, JsonOpt, message_in, messages_in, one_line, opened, print_rows, when
-from mailhub.commands import Verdict
-from mailhub.models import Message, Outbox
-from mailhub.moderation import decide_held
+from mailhub.cli.common import ConfigOpt, JsonOpt, count, message_in, messages_in, one_line, opened, print_rows, when
+from mailhub.cli.conventions import Typer
 
-held_app = typer.Typer(no_args_is_help=True, help="Posts waiting for a moderator.")
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from mailhub.models import Message
+
+held_app = Typer(help="Posts waiting for a moderator: list, approve, reject, discard.")
+IdArg = Annotated[int, typer.Argument(metavar="ID")]
 
 
 def _held(session: Session, message_id: int) -> Message:
@@ -21,7 +23,8 @@ def _held(session: Session, message_id: int) -> Message:
 
 
 @held_app.command("list")
-def held_list(group: Annotated[Optional[str], typer.Argument()] = None, as_json: JsonOpt = False,
+def held_list(group: Annotated[Optional[str], typer.Argument(help="one group (all groups if left out)")] = None,
+              as_json: JsonOpt = False,
               config: ConfigOpt = None) -> None:
     """Posts waiting for a moderator, oldest first."""
     with opened(config) as (_, session):
@@ -30,10 +33,18 @@ def held_list(group: Annotated[Optional[str], typer.Argument()] = None, as_json:
     print_rows(rows, as_json, ["id", "group", "from", "subject", "reason"], "no held posts")
 
 
-def _decide(message_id: int, verdict: Verdict, config: Optional[Path]) -> tuple[Message, int]:
+def _decide(message_id: int, action: Literal["approve", "reject", "discard"], config: Optional[Path],
+            reason: str = "") -> tuple[Message, int]:
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from mailhub.commands import Verdict
+    from mailhub.models import Outbox
+    from mailhub.moderation import decide_held
+
     with opened(config) as (cfg, session):
         message = _held(session, message_id)
-        decide_held(session, cfg, message, verdict, "the command line")
+        decide_held(session, cfg, message, Verdict(action, reason), "the command line")
         session.commit()
         queued = session.exec(select(func.count()).select_from(Outbox)
                               .where(Outbox.message_pk == message.id, Outbox.kind == "copy")).one()
@@ -41,23 +52,22 @@ def _decide(message_id: int, verdict: Verdict, config: Optional[Path]) -> tuple[
 
 
 @held_app.command("approve")
-def held_approve(message_id: Annotated[int, typer.Argument(metavar="ID")], config: ConfigOpt = None) -> None:
+def held_approve(message_id: IdArg, config: ConfigOpt = None) -> None:
     """Post a held message to its group."""
-    _, queued = _decide(message_id, Verdict("approve"), config)
-    typer.echo(f"approved message {message_id}: posted, {queued} copies queued")
+    _, queued = _decide(message_id, "approve", config)
+    typer.echo(f"approved message {message_id}: posted, {count(queued, 'copy', 'copies')} queued")
 
 
 @held_app.command("reject")
-def held_reject(message_id: Annotated[int, typer.Argument(metavar="ID")],
-                reason: Annotated[str, typer.Option(help="told to the sender")] = "",
+def held_reject(message_id: IdArg, reason: Annotated[str, typer.Option(help="told to the sender")] = "",
                 config: ConfigOpt = None) -> None:
     """Drop a held message and tell the sender why."""
-    message, _ = _decide(message_id, Verdict("reject", one_line(reason, "--reason")), config)
+    message, _ = _decide(message_id, "reject", config, one_line(reason, "--reason"))
     typer.echo(f"rejected message {message_id}; {message.from_addr or 'the sender'} will be told")
 
 
 @held_app.command("discard")
-def held_discard(message_id: Annotated[int, typer.Argument(metavar="ID")], config: ConfigOpt = None) -> None:
+def held_discard(message_id: IdArg, config: ConfigOpt = None) -> None:
     """Drop a held message without telling the sender (spam)."""
-    _decide(message_id, Verdict("discard"), config)
+    _decide(message_id, "discard", config)
     typer.echo(f"discarded message {message_id}")

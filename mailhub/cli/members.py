@@ -4,16 +4,18 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, get_args
 
 import typer
-from sqlmodel import select
 
 from mailhub.cli.common import (
     ConfigOpt,
+    Delivery,
     JsonOpt,
+    OnOff,
+    Role,
     address_arg,
-    choice,
+    count,
     escaped,
     fail,
     find_group,
@@ -27,19 +29,16 @@ from mailhub.cli.common import (
     switch,
     when,
 )
-from mailhub.bounces import enable as enable_delivery
-from mailhub.membership import new_member, remove_member, set_delivery
-from mailhub.models import (
-    DELIVERIES,
-    ROLES,
-    Member,
-)
-from mailhub.router import AddressError, normalize_email
-from mailhub.schedule import read_zone
+from mailhub.cli.conventions import Typer
+from mailhub.router import AddressError, normalize_email  # which imports only the standard library
 
-ROLE_HELP = "member, mentor (digests lead with unanswered topics), moderator or owner"
+# The database and mail modules are imported inside the commands: `mailhub --help` does not wait for them.
 
-member_app = typer.Typer(no_args_is_help=True, help="Manage the members of a group.")
+ROLES, DELIVERIES = get_args(Role), get_args(Delivery)
+ROLE_HELP = "mentors' digests lead with unanswered topics; moderators and owners decide held posts"
+DELIVERY_HELP = "each: every post; daily or weekly: a digest; none: no mail"
+
+member_app = Typer(help="Add, import, list, change and remove the members of a group.")
 
 
 @member_app.command("add")
@@ -47,14 +46,17 @@ def member_add(
     group: str,
     address: Annotated[str, typer.Argument(metavar="EMAIL")],
     name: Annotated[str, typer.Option(help="display name")] = "",
-    role: Annotated[str, typer.Option(help=ROLE_HELP)] = "member",
-    delivery: Annotated[str, typer.Option(help="each, daily, weekly or none")] = "each",
+    role: Annotated[Role, typer.Option(help=ROLE_HELP)] = "member",
+    delivery: Annotated[Delivery, typer.Option(help=DELIVERY_HELP)] = "each",
     config: ConfigOpt = None,
 ) -> None:
     """Add one member."""
+    from sqlmodel import select
+
+    from mailhub.membership import new_member
+    from mailhub.models import Member
+
     email_addr = address_arg(address)
-    choice(role, ROLES, "role")
-    choice(delivery, DELIVERIES, "delivery")
     name = one_line(name, "--name")
     with opened(config) as (_, session):
         g = find_group(session, group)
@@ -90,12 +92,17 @@ def import_problem(row: dict[str, Any], seen: set[str]) -> tuple[Optional[str], 
     return None, (email_addr, name, role, delivery)
 
 
-@member_app.command("import")
+@member_app.command("import", short_help="Add members from a CSV file (email,name,role,delivery).")
 def member_import(group: str, file: Annotated[Path, typer.Argument(metavar="FILE.csv")],
                   config: ConfigOpt = None) -> None:
     """Add members from a CSV file with the header email,name,role,delivery.
 
     Good rows are added; each bad row is reported with its line number."""
+    from sqlmodel import select
+
+    from mailhub.membership import new_member
+    from mailhub.models import Member
+
     try:
         text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -131,7 +138,8 @@ def member_import(group: str, file: Annotated[Path, typer.Argument(metavar="FILE
         session.commit()
     for p in problems:
         typer.echo(escaped(p), err=True)
-    typer.echo(f"added {added} member(s) to {g.name}" + (f"; {len(problems)} row(s) skipped" if problems else ""))
+    typer.echo(f"added {count(added, 'member')} to {g.name}"
+               + (f"; {count(len(problems), 'row')} skipped" if problems else ""))
     if problems:
         raise typer.Exit(1)
 
@@ -139,6 +147,10 @@ def member_import(group: str, file: Annotated[Path, typer.Argument(metavar="FILE
 @member_app.command("list")
 def member_list(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """The members of a group."""
+    from sqlmodel import select
+
+    from mailhub.models import Member
+
     with opened(config) as (_, session):
         g = find_group(session, group)
         members = session.exec(select(Member).where(Member.group_id == g.id).order_by(Member.email)).all()
@@ -150,24 +162,28 @@ def member_list(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) 
     print_rows(rows, as_json, ["id", "email", "name", "role", "delivery"], f"{g.name} has no members yet")
 
 
-@member_app.command("set")
+@member_app.command("set", short_help="Change a member's role, delivery, name or other settings.")
 def member_set(
     group: str,
     address: Annotated[str, typer.Argument(metavar="EMAIL")],
-    role: Annotated[Optional[str], typer.Option(help=ROLE_HELP)] = None,
-    delivery: Annotated[Optional[str], typer.Option(help="each, daily, weekly or none")] = None,
+    role: Annotated[Optional[Role], typer.Option(help=ROLE_HELP)] = None,
+    delivery: Annotated[Optional[Delivery], typer.Option(help=DELIVERY_HELP)] = None,
     name: Annotated[Optional[str], typer.Option(help="display name")] = None,
-    moderated: Annotated[Optional[str], typer.Option(help="on: hold every post of this member; off")] = None,
-    plain: Annotated[Optional[str], typer.Option(help="on: text-only copies; off")] = None,
+    moderated: Annotated[Optional[OnOff], typer.Option(
+        case_sensitive=False, help="on: hold every post of this member")] = None,
+    plain: Annotated[Optional[OnOff], typer.Option(case_sensitive=False, help="on: text-only copies")] = None,
     timezone: Annotated[Optional[str], typer.Option(
-        help="the member's time zone for digest times, like Africa/Nairobi; default: the group's")] = None,
+        metavar="ZONE", help="the member's time zone for digest times, like Africa/Nairobi; "
+                             "'default': the group's again")] = None,
     enable: Annotated[bool, typer.Option(
         "--enable", help="start delivery again after it stopped for bounces, with a clean bounce score")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Change a member's role, delivery, name, moderation, text-only setting or time zone."""
-    choice(role, ROLES, "role")
-    choice(delivery, DELIVERIES, "delivery")
+    from mailhub.bounces import enable as enable_delivery
+    from mailhub.membership import set_delivery
+    from mailhub.schedule import read_zone
+
     zone = schedule_arg(timezone, read_zone, "--timezone")
     if all(v is None for v in (role, delivery, name, moderated, plain, zone)) and not enable:
         fail("nothing to change: give --role, --delivery, --name, --moderated, --plain, --timezone or --enable")
@@ -176,8 +192,8 @@ def member_set(
         m.role = role or m.role
         set_delivery(session, m, delivery or m.delivery)
         m.name = one_line(name, "--name") if name is not None else m.name
-        m.moderated = switch(moderated, "--moderated", m.moderated)
-        m.plain = switch(plain, "--plain", m.plain)
+        m.moderated = switch(moderated, m.moderated)
+        m.plain = switch(plain, m.plain)
         if zone is not None:
             m.timezone = zone or None
         if enable:
@@ -193,6 +209,8 @@ def member_set(
 def member_remove(group: str, address: Annotated[str, typer.Argument(metavar="EMAIL")],
                   config: ConfigOpt = None) -> None:
     """Remove a member; mail already queued for them is not sent."""
+    from mailhub.membership import remove_member
+
     with opened(config) as (_, session):
         g = find_group(session, group)
         m = find_member(session, g, address)

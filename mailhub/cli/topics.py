@@ -5,31 +5,30 @@ import json
 from typing import Annotated
 
 import typer
-from sqlmodel import col, select
 
 from mailhub.cli.common import (
     MAX_ID,
     ConfigOpt,
     JsonOpt,
+    count,
     fail,
     find_group,
     opened,
     print_rows,
     when,
 )
-from mailhub.models import (
-    Group,
-    Message,
-    Topic,
-)
-from mailhub.router import address_for
-from mailhub.thread import live_topic
+from mailhub.cli.conventions import Typer
+from mailhub.router import address_for  # which imports only the standard library
 
-topic_app = typer.Typer(no_args_is_help=True, help="Read one topic.")
+topic_app = Typer(help="Read one topic.")
 
 
 def topics(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """A group's topics, most recently active first."""
+    from sqlmodel import col, select
+
+    from mailhub.models import Topic
+
     with opened(config) as (cfg, session):
         g = find_group(session, group)
         found = session.exec(select(Topic).where(Topic.group_id == g.id, col(Topic.merged_into).is_(None))
@@ -40,12 +39,17 @@ def topics(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) -> No
     print_rows(rows, as_json, ["id", "messages", "last_message", "subject"], f"{g.name} has no topics yet")
 
 
-@topic_app.command("show")
+@topic_app.command("show", short_help="The messages of one topic, oldest first.")
 def topic_show(topic_id: Annotated[str, typer.Argument(metavar="TOPIC_ID")], as_json: JsonOpt = False,
                full: Annotated[bool, typer.Option("--full", help="whole texts, with quotes and signatures")] = False,
                config: ConfigOpt = None) -> None:
     """The messages of one topic, oldest first: what each author wrote, or with --full the whole
     text (TOPIC_ID is the number or the key)."""
+    from sqlmodel import select
+
+    from mailhub.models import Group, Message, Topic
+    from mailhub.thread import live_topic
+
     with opened(config) as (cfg, session):
         topic = session.exec(select(Topic).where(Topic.key == topic_id)).first()
         if topic is None and topic_id.isdigit() and int(topic_id) <= MAX_ID:
@@ -75,4 +79,4 @@ def topic_show(topic_id: Annotated[str, typer.Argument(metavar="TOPIC_ID")], as_
         author = f"{m['name']} <{m['from']}>" if m["name"] else m["from"]
         typer.echo(f"\n--- #{m['id']} {m['received']} {author}\nSubject: {m['subject']}\n\n{m['text']}")
         for a in m["attachments"]:
-            typer.echo(f"[attachment: {a['filename'] or 'unnamed'}, {a['content_type']}, {a['size']} bytes]")
+            typer.echo(f"[attachment: {a['filename'] or 'unnamed'}, {a['content_type']}, {count(a['size'], 'byte')}]")
