@@ -3,7 +3,7 @@ the time per message.
 
     .venv/bin/python bench/parse_corpus.py [FOLDER] [--repeat 20] [--show]
 
-FOLDER defaults to /work/shared/corpora/parse; every file under it is read as one message. Each
+FOLDER defaults to the repo's tests/data/parse; every file under it is read as one message. Each
 message is timed --repeat times and its best time kept, so the figures measure extract_body and
 not a busy machine. --show prints, per file, the text length, attachments and the text's start.
 """
@@ -28,7 +28,7 @@ def messages(folder: Path) -> list[Path]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", nargs="?", default="/work/shared/corpora/parse")
+    ap.add_argument("folder", nargs="?", default=str(Path(__file__).resolve().parent.parent / "tests" / "data" / "parse"))
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--show", action="store_true")
     args = ap.parse_args()

@@ -3,7 +3,7 @@ through mailhub's real processing and threading code, in corpus order, and print
 replies landed in their parent's topic; then again with In-Reply-To/References removed from
 every message, so only subjects and Thread-Index can place them; then the quote-stripping score.
 
-    .venv/bin/python bench/threading.py ../shared/corpora/threading/lkml.mbox
+    .venv/bin/python bench/threading.py tests/data/threading/lkml.mbox
 """
 from __future__ import annotations
 
