@@ -134,6 +134,26 @@ class DkimConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The HTTP listener for one-click unsubscribe and confirmation links; off while `listen` is
+    empty. It sits behind the site's TLS reverse proxy, which serves `base_url`."""
+
+    listen: str = ""  # host:port, like 127.0.0.1:8080
+    base_url: str = ""  # what members' links start with, like https://lists.example.org
+    max_body: int = 4096  # bytes of a request body; more gets 413
+    requests_per_minute: int = 30  # per client address; more get 429
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.listen)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     format: str = "logfmt"  # one line per event as key=value pairs, or "json": one object per line
     level: str = "info"
@@ -151,6 +171,7 @@ class Config:
     bounces: BouncesConfig = field(default_factory=BouncesConfig)
     dkim: DkimConfig = field(default_factory=DkimConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     templates: Path = REPO_TEMPLATES
     path: Path | None = None
 
@@ -166,6 +187,7 @@ _SECTIONS: dict[str, type] = {
     "bounces": BouncesConfig,
     "dkim": DkimConfig,
     "logging": LoggingConfig,
+    "web": WebConfig,
 }
 _REQUIRED_SECTIONS = ("server", "database")
 
@@ -274,6 +296,29 @@ def _check_dkim(dkim: DkimConfig, base: Path) -> DkimConfig:
     return DkimConfig(domain=dkim.domain.lower(), selector=dkim.selector, private_key=str(path))
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _check_web(web: WebConfig) -> WebConfig:
+    if not web.listen and not web.base_url:
+        return web
+    if not (web.listen and web.base_url):
+        raise ConfigError("the web listener needs both 'web.listen' and 'web.base_url' (or remove [web])")
+    host, colon, port = web.listen.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"'web.listen' must be host:port, like 127.0.0.1:8080, got {web.listen!r}")
+    scheme, _, rest = web.base_url.partition("://")
+    where = rest.split("/", 1)[0].rsplit(":", 1)[0]
+    if scheme != "https" and not (scheme == "http" and where in _LOOPBACK):
+        raise ConfigError(f"'web.base_url' must start with https:// (mail providers only take one-click "
+                          f"unsubscribe links over HTTPS), got {web.base_url!r}")
+    if not rest or any(c.isspace() or c in "<>\"'" for c in web.base_url):
+        raise ConfigError(f"'web.base_url' must be a URL such as https://lists.example.org, got {web.base_url!r}")
+    if web.max_body < 256 or web.requests_per_minute < 1:
+        raise ConfigError("'web.max_body' must be at least 256 (bytes) and 'web.requests_per_minute' at least 1")
+    return WebConfig(**{**web.__dict__, "base_url": web.base_url.rstrip("/")})
+
+
 def _resolve_sqlite(url: str, base: Path) -> str:
     """A relative SQLite path is taken relative to the config file, not the shell's cwd."""
     prefix = "sqlite:///"
@@ -324,6 +369,7 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         if getattr(parts["limits"], key) <= 0:
             raise ConfigError(f"'limits.{key}' must be more than 0 (days)")
     parts["dkim"] = _check_dkim(parts["dkim"], base)
+    parts["web"] = _check_web(parts["web"])
     for key, allowed in (("format", LOG_FORMATS), ("level", LOG_LEVELS)):
         if getattr(parts["logging"], key) not in allowed:
             raise ConfigError(f"'logging.{key}' must be one of {', '.join(allowed)}, "

@@ -238,3 +238,12 @@ class DigestMark(SQLModel, table=True):
     ends_at: datetime
     issue_id: Optional[int] = Field(default=None, foreign_key="digest_issues.id")  # None: quiet, nothing sent
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class SiteSetting(SQLModel, table=True):
+    """A value of the installation's own, made once and shared by every process: `secret`, the
+    key of the HMAC that signs web links (links.py)."""
+
+    __tablename__ = "site_settings"
+    name: str = Field(primary_key=True)
+    value: str
