@@ -23,20 +23,21 @@ from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session, select
 
 from mailhub import migrate
-from mailhub.config import Config, ConfigError, DkimConfig, RelayConfig, ServerConfig, load_config
+from mailhub.config import Config, ConfigError, DkimConfig, RelayConfig, ServerConfig, WebConfig, load_config
 from mailhub.db import StoreError, make_engine
 from mailhub.models import Group
 from mailhub.router import address_for
 from mailhub.signing import read_private_key
 
 RELAY_TIMEOUT = 10.0  # seconds, at most, for each answer of the relay
+WEB_TIMEOUT = 3.0  # seconds for the web listener's /health
 GREETING_TIMEOUT = 3.0  # seconds for whatever holds the listener's port to greet
 MIN_RSA_BITS = 1024  # RFC 8301: verifiers ignore shorter keys
 
 
 @dataclass(frozen=True)
 class Result:
-    name: str  # config, database, listener, tls, relay, dkim
+    name: str  # config, templates, database, listener, web (when [web] is set), tls, relay, dkim
     ok: bool
     text: str  # what was found; for a failure, what is wrong and what to do
 
@@ -178,6 +179,9 @@ def listener_check(server: ServerConfig, timeout: float = GREETING_TIMEOUT) -> R
     return _ok("listener", f"{where} is free to listen on")
 
 
+SERVICE_UP = "the service is up"
+
+
 def _in_use(server: ServerConfig, address: tuple, timeout: float) -> Result:
     where = f"{server.host}:{server.port}"
     greeting = _greeting(address, timeout)
@@ -185,10 +189,63 @@ def _in_use(server: ServerConfig, address: tuple, timeout: float) -> Result:
     # aiosmtpd greets "220 <server_hostname> <ident>"; mailhub passes its domain and "mailhub".
     if len(words) == 3 and words[0] == "220" and words[2] == "mailhub":
         if words[1].lower() == server.domain:
-            return _ok("listener", f"{where} is in use by a running mailhub for @{server.domain}: the service is up")
+            return _ok("listener", f"{where} is in use by a running mailhub for @{server.domain}: {SERVICE_UP}")
         return _fail("listener", f"{where} is in use by a mailhub for @{words[1]}: stop it or change 'server.port'")
     said = f" (it greets: {greeting})" if greeting else ""
     return _fail("listener", f"{where} is in use by another program{said}: stop it or change 'server.port'")
+
+
+def web_check(web: WebConfig, service_up: bool, timeout: float = WEB_TIMEOUT) -> Result:
+    """Does the web listener answer GET /health at 'web.listen'? While the service is stopped: is
+    that address free for it? (`mailhub serve` starts it with the SMTP listener.)"""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    host, port = web.address
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/health"
+    other = "another program holds 'web.listen': stop it or change 'web.listen'"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an http_proxy
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            said = response.read(64).decode("utf-8", "replace").strip()
+    except urllib.error.HTTPError as exc:
+        return _fail("web", f"{url} answers {exc.code}, not mailhub's 'ok': {other}")
+    except (http.client.HTTPException, ConnectionResetError) as exc:  # a server that speaks no HTTP
+        return _fail("web", f"{url} does not answer HTTP ({type(exc).__name__}): {other}")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = _one_line(getattr(exc, "reason", exc))
+        if service_up:
+            return _fail("web", f"mailhub serve runs but nothing answers {url} ({reason}): its log says why "
+                                "(event=web_failed); is 'web.listen' taken by another program?")
+        problem = _bind_problem(host, port)
+        if problem:
+            return _fail("web", f"cannot listen on {web.listen}: {problem}; check 'web.listen'")
+        return _ok("web", f"{web.listen} is free for the web listener, which mailhub serve starts; links in mail "
+                          f"start with {web.base_url}")
+    if said != "ok":
+        return _fail("web", f"{url} answers {said[:40]!r}, not mailhub's 'ok': {other}")
+    return _ok("web", f"{url} answers ok: the web listener is up; the reverse proxy must pass {web.base_url}/ "
+                      f"to {web.listen}")
+
+
+def _bind_problem(host: str, port: int) -> str:
+    """Why this machine cannot listen on host:port, "" when it can (bound as asyncio binds)."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return str(exc.strerror)
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EACCES:
+                    return "ports below 1024 need root or CAP_NET_BIND_SERVICE"
+                return str(exc.strerror)
+    return ""
 
 
 def tls_check(server: ServerConfig) -> Result:
@@ -415,7 +472,10 @@ def run_checks(path: Optional[Path]) -> Report:
     config, loaded = config_check(path)
     if config is None:
         return Report([loaded])
-    results = [loaded, templates_check(config), database_check(config), listener_check(config.server),
-               tls_check(config.server), relay_check(config.relay, config.server.domain),
-               dkim_check(config.dkim, config.server.domain)]
+    listener = listener_check(config.server)
+    results = [loaded, templates_check(config), database_check(config), listener]
+    if config.web.enabled:
+        results.append(web_check(config.web, service_up=listener.ok and listener.text.endswith(SERVICE_UP)))
+    results += [tls_check(config.server), relay_check(config.relay, config.server.domain),
+                dkim_check(config.dkim, config.server.domain)]
     return Report(results, records(config, first_owner(config)))

@@ -16,9 +16,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from mailhub.config import Config
-from mailhub.db import make_engine, writing
+from mailhub.db import StoreError, make_engine, writing
 from mailhub.deliver import Deliverer
-from mailhub.logs import setup as setup_logging
+from mailhub.links import ensure_site_secret
+from mailhub.logs import event, setup as setup_logging
 from mailhub.scheduler import start_scheduler
 from mailhub.models import Message, Outbox
 from mailhub.process import process_pending
@@ -168,8 +169,14 @@ class Service:
         self.listener = make_listener(config, Handler(config, GroupDirectory(self.engine), self.writer)) \
             if listen else None
         self.worker: Any = None
+        self.web: Any = None  # the web listener (mailhub.web), with the SMTP one when [web] is set
 
     def start(self) -> None:
+        # The key of the links in mail, made once: the worker signs links, the web listener checks them.
+        try:
+            secret = ensure_site_secret(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write to the database: {getattr(exc, 'orig', exc)}") from None
         self.writer.start()
         if self.listener is not None:
             try:
@@ -181,9 +188,23 @@ class Service:
             release_leases(self.engine)
             log.info("listening on %s:%s for @%s", self.config.server.host, self.config.server.port,
                      self.config.server.domain)
+            if self.config.web.enabled:
+                self._start_web(secret)
         self._start_worker()
         self._watcher = threading.Thread(target=self._watch, name="mailhub-watch", daemon=True)
         self._watcher.start()
+
+    def _start_web(self, secret: bytes) -> None:
+        """The HTTP listener for links in mail. Whatever befalls it, mail intake goes on: it logs
+        `web_failed` and (for a taken port) keeps trying by itself."""
+        try:
+            from mailhub.web.listener import WebListener  # here: aiohttp only when [web] is set
+
+            self.web = WebListener(self.config, self.engine, secret)
+            self.web.start()
+        except Exception as exc:  # noqa: BLE001 - see above
+            event(log, "web_failed", level=logging.ERROR, exc_info=True, listen=self.config.web.listen,
+                  error=repr(exc))
 
     def _ring(self) -> None:
         bell = self.bell
@@ -211,6 +232,9 @@ class Service:
                 self._start_worker()
 
     def stop(self) -> None:
+        if self.web is not None:
+            self.web.stop()
+            self.web = None
         if self.listener is not None:
             self.listener.stop()
         self.writer.stop()

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 
 def check(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
-    """Check the config, the database, the listener, the relay and the DKIM key; print the DNS records
-    to publish. Exits 1 if a check failed. Sends no mail and changes nothing."""
+    """Check the config, the database, the listener (and the web listener when [web] is set), the relay
+    and the DKIM key; print the DNS records to publish. Exits 1 if a check failed. Sends no mail and
+    changes nothing."""
     from mailhub.check import run_checks
 
     # libpq waits minutes for a host that drops packets; a check should answer sooner.
