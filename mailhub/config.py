@@ -286,7 +286,7 @@ def _check_dkim(dkim: DkimConfig, base: Path) -> DkimConfig:
     if len(given) < 3:
         missing = [f"'dkim.{key}'" for key in ("domain", "selector", "private_key") if key not in given]
         raise ConfigError(f"DKIM signing needs {' and '.join(missing)} too (or remove the [dkim] section)")
-    from mailhub.signing import read_private_key  # here: dkim (and dnspython) cost every command ~50 ms
+    from mailhub.signing import read_private_key  # here: only a config with [dkim] pays for cryptography
 
     path = (base / dkim.private_key).resolve()
     try:

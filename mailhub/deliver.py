@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from mailhub import links
 from mailhub.bounces import PERMANENT, record_bounce
 from mailhub.compose import CopyTemplate, ListInfo, build_copy
 from mailhub.config import Config, DeliveryConfig
@@ -93,10 +94,12 @@ def muted_topics(session: Session, member_ids: set[int]) -> dict[int, frozenset[
 
 class Composer:
     """Builds the bytes of each row; the shared part of a list copy is built once per message and
-    variant (the text-only one only when some recipient asked for it)."""
+    variant (the text-only one only when some recipient asked for it). `secret`: the key of web
+    links (links.py); read once per batch when not given and [web] is on (the service made it at start)."""
 
-    def __init__(self, session: Session, config: Config, signer: Optional[Signer] = None) -> None:
-        self.session, self.config, self.signer = session, config, signer
+    def __init__(self, session: Session, config: Config, signer: Optional[Signer] = None,
+                 secret: Optional[bytes] = None) -> None:
+        self.session, self.config, self.signer, self._secret = session, config, signer, secret
         self._copies: dict[tuple[int, bool], CopyTemplate] = {}
         self._groups: dict[int, Group] = {}
         self._issues: dict[int, tuple[DigestIssue, Prepared]] = {}
@@ -122,8 +125,8 @@ class Composer:
                             number=message.id, max_attachment_size=group.max_attachment_size,
                             received_at=message.received_at, author_name=message.from_name)
             copy = build_copy(message.raw, info, self.config.templates, plain)
-            if self.signer is not None:
-                copy = replace(copy, signature=self.signer.header(copy.head + copy.body))
+            if self.signer is not None:  # the body is every recipient's: hashed once, not per copy
+                copy = replace(copy, body_hash=self.signer.body_hash(copy.body.removeprefix(b"\r\n")))
             self._copies[message_pk, plain] = copy
         return self._copies[message_pk, plain]
 
@@ -136,12 +139,24 @@ class Composer:
             self._issues[issue_id] = issue, prepare(issue.parts)
         return self._issues[issue_id]
 
+    def unsubscribe_link(self, reader: Reader) -> Optional[str]:
+        """The member's one-click unsubscribe link (RFC 8058), or None while [web] is off."""
+        if not self.config.web.enabled:
+            return None
+        if self._secret is None:  # once per batch, not per copy
+            self._secret = links.site_secret(self.session)
+        return links.url(self.config, self._secret, links.UNSUBSCRIBE, reader.member_id, reader.token)
+
     def job(self, row: Outbox, members: dict[int, Reader], muted: dict[int, frozenset[int]]) -> Job:
         """`members`: the readers of this batch's copies and digests; `muted`: their muted topics."""
         job = self._unsigned(row, members, muted)
-        if self.signer is None or row.kind == "copy":  # a copy carries its shared signature
+        if self.signer is None:
             return job
-        return replace(job, data=self.signer.sign(job.data))
+        body_hash = None
+        if row.kind == "copy" and row.message_pk is not None and row.member_id is not None:
+            # Its body is its message's, hashed once for all recipients; any other mail is one reader's.
+            body_hash = self.copy(row.message_pk, members[row.member_id].plain).body_hash
+        return replace(job, data=self.signer.sign(job.data, body_hash))
 
     def _raw(self, row: Outbox) -> bytes:
         """A forward's mail, as it came."""
@@ -162,7 +177,7 @@ class Composer:
             if row.message_pk is None or member is None:
                 raise LookupError("the member has left the group")
             copy = self.copy(row.message_pk, member.plain)
-            data = copy.for_recipient(address_for(name, domain, "leave", member.token))
+            data = copy.for_recipient(address_for(name, domain, "leave", member.token), self.unsubscribe_link(member))
             # VERP: a bounce names the member by token, whatever the bounce text says.
             return Job(row.id, address_for(name, domain, "bounces", member.token), row.recipient, data)
         if row.kind == "digest":
@@ -171,7 +186,7 @@ class Composer:
                 raise LookupError("the member has left the group")
             issue, prepared = self.issue(row.digest_pk)
             data = compose_digest(self.config.templates, row.digest_pk, issue.subject, prepared, reader,
-                                  muted.get(reader.member_id, frozenset()))
+                                  muted.get(reader.member_id, frozenset()), self.unsubscribe_link(reader))
             return Job(row.id, address_for(name, domain, "bounces", reader.token), row.recipient, data)
         if row.kind == "forward":
             return Job(row.id, bounces, row.recipient, self._raw(row))

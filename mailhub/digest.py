@@ -19,7 +19,7 @@ import jinja2
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from mailhub.compose import header_value
+from mailhub.compose import header_value, unsubscribe_headers
 from mailhub.config import DigestConfig
 from mailhub.membership import NAME_LIMIT
 from mailhub.models import HELPERS, Group, Member, Message, Topic
@@ -379,9 +379,9 @@ def _part(content_type: str, prepared: Prepared, personal: tuple[str, str], piec
 
 
 def compose(folder: Path, issue_id: int, subject: str, prepared: Prepared, reader: Reader,
-            muted: frozenset[int] = frozenset()) -> bytes:
+            muted: frozenset[int] = frozenset(), unsubscribe_link: Optional[str] = None) -> bytes:
     """The reader's digest as sent: text/plain first in multipart/alternative (text only for
-    members who asked for plain mail)."""
+    members who asked for plain mail). `unsubscribe_link`: their one-click link, with [web]."""
     info = prepared.info
     group, domain = info["group"], info["domain"]
     chosen = _ordered(prepared.summary, prepared.sections, reader.role, muted)
@@ -397,7 +397,7 @@ def compose(folder: Path, issue_id: int, subject: str, prepared: Prepared, reade
         ("List-Id", f"<{list_id(group, domain)}>"),
         ("List-Post", f"<mailto:{address_for(group, domain)}>"),
         ("List-Help", f"<mailto:{address_for(group, domain, 'request')}?subject=help>"),
-        ("List-Unsubscribe", f"<mailto:{address_for(group, domain, 'leave', reader.token)}?subject=unsubscribe>"),
+        *unsubscribe_headers(address_for(group, domain, "leave", reader.token), unsubscribe_link),
         ("Precedence", "list"),
         ("MIME-Version", "1.0"),
     ]

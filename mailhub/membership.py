@@ -11,11 +11,12 @@ from typing import Any, Optional
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
+from mailhub import links
 from mailhub.commands import clean_text
 from mailhub.config import Config, LimitsConfig
 from mailhub.db import insert_ignoring_duplicates
 from mailhub.models import DIGESTS, DigestMark, Group, Member, Outbox, Token, TopicPref, utcnow
-from mailhub.notices import answer, notify
+from mailhub.notices import answer, notify, web_link
 from mailhub.router import address_for
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,8 @@ def request_join(session: Session, config: Config, group: Group, email: str, nam
     token = _pending(session, group, "join", email) or make_token(session, config, group, "join", email,
                                                                    clean_text(name, NAME_LIMIT))
     answer(session, config, group, email, key, "confirm_join.txt", in_reply_to=in_reply_to,
-           reply_to=token_address(config, group, token), token=token.token)
+           reply_to=token_address(config, group, token), token=token.token,
+           link=web_link(session, config, links.CONFIRM, token))
     return "join_confirm_sent"
 
 
@@ -134,7 +136,8 @@ def request_leave(session: Session, config: Config, group: Group, email: str, ke
         return "not_member"
     token = _pending(session, group, "leave", email) or make_token(session, config, group, "leave", email)
     answer(session, config, group, email, key, "confirm_leave.txt", in_reply_to=in_reply_to,
-           reply_to=token_address(config, group, token), token=token.token)
+           reply_to=token_address(config, group, token), token=token.token,
+           link=web_link(session, config, links.CONFIRM, token))
     return "leave_confirm_sent"
 
 

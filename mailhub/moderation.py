@@ -10,12 +10,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from mailhub import links
 from mailhub.commands import Verdict
 from mailhub.config import Config
 from mailhub.fanout import Rosters
 from mailhub.membership import expired, make_token, token_address
 from mailhub.models import TRUSTED, Group, Member, Message, Token, utcnow
-from mailhub.notices import answer, notify
+from mailhub.notices import answer, notify, web_link
 from mailhub.parse import parse_message
 from mailhub.publish import publish
 
@@ -43,7 +44,8 @@ def hold(session: Session, config: Config, group: Group, message: Message, reaso
     tokens = session.exec(select(Token).where(Token.message_pk == message.id, Token.purpose == "moderate")).all()
     token = next((t for t in tokens if not expired(t)), None) or _moderate_token(session, config, group, message)
     for to, who in deciders(session, config, group):
-        notify(session, config, group, to, f"held:{message.id}:{who}", "held.txt", **_notice(config, group, message, token))
+        notify(session, config, group, to, f"held:{message.id}:{who}", "held.txt",
+               **_notice(config, group, message, token), link=web_link(session, config, links.MODERATE, token))
     if message.from_addr:
         answer(session, config, group, message.from_addr,
                f"awaiting:{group.id}:{message.from_addr}:{utcnow().date()}", "awaiting.txt",
@@ -68,7 +70,8 @@ def renew_notice(session: Session, config: Config, group: Group, message: Messag
     have been forwarded, and From can be forged), and this moderator gets a fresh notice at their
     own address. The old token stays, so other moderators' late answers are recognised too."""
     token = _moderate_token(session, config, group, message)
-    answer(session, config, group, moderator, key, "held.txt", **_notice(config, group, message, token, renewed=True))
+    answer(session, config, group, moderator, key, "held.txt", **_notice(config, group, message, token, renewed=True),
+           link=web_link(session, config, links.MODERATE, token))
 
 
 def tell_rejected(session: Session, config: Config, group: Group, message: Message, reason: str) -> None:

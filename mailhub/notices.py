@@ -16,9 +16,10 @@ import jinja2
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from mailhub import links
 from mailhub.config import Config
 from mailhub.fanout import queue_notice
-from mailhub.models import Group, Outbox, utcnow
+from mailhub.models import Group, Outbox, Token, utcnow
 from mailhub.router import KINDS, address_for
 from mailhub.wire import short_lines
 
@@ -89,6 +90,14 @@ def _attach(msg: EmailMessage, f: AttachedFile) -> None:
     if maintype == "multipart" or not subtype:  # never a part that claims to hold other parts
         maintype, subtype = "application", "octet-stream"
     msg.add_attachment(f.data, maintype=maintype, subtype=subtype, filename=f.filename or "attachment")
+
+
+def web_link(session: Session, config: Config, kind: str, token: Token) -> Optional[str]:
+    """The link that settles a pending Token (links.CONFIRM for a join or leave, links.MODERATE
+    for a held post) without a reply, for a notice's `link`; None while [web] is off."""
+    if not config.web.enabled:
+        return None
+    return links.url(config, links.site_secret(session), kind, token.id, token.token)
 
 
 def notify(session: Session, config: Config, group: Group, to: str, key: str, template: str,

@@ -1,13 +1,22 @@
-"""DKIM-sign outgoing mail with dkimpy (relaxed/relaxed), so copies whose From is the group's
-address pass DMARC at the reader's provider."""
+"""DKIM-sign outgoing mail (RFC 6376: rsa-sha256, relaxed/relaxed), so copies whose From is the
+group's address pass DMARC at the reader's provider.
+
+Every list copy is signed for its recipient, because their own List-Unsubscribe and
+List-Unsubscribe-Post must be under the signature (Gmail's and Yahoo's rule for one-click
+unsubscribe). That stays cheap: the body hash is the same for every recipient of a copy, so it is
+made once (`body_hash`) and each recipient costs hashing a header block and one RSA signature,
+made by `cryptography` (OpenSSL): ~0.4 ms a copy in all, where dkimpy with its pure-Python RSA
+takes ~8 ms (bench/sign.py: 10,000 copies in 3.7 s against 78 s). The canonicalization and the
+header itself are the few lines below; the tests verify what they sign with dkimpy."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
-
-import dkim
-from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
     from mailhub.config import DkimConfig
@@ -15,11 +24,33 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Signed when present. Only headers the mail already has go into h=: signing an absent header
-# would forbid adding it later, and a list copy gets its List-Unsubscribe after signing.
+# would forbid adding it later.
 SIGNED = ("From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References", "Reply-To",
           "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "List-Id", "List-Post", "List-Help",
           "List-Unsubscribe", "List-Unsubscribe-Post", "Precedence", "Auto-Submitted", "X-Original-From")
 _SIGNED = {name.lower().encode() for name in SIGNED}
+WIDTH = 76  # the signature header is folded to lines of at most this many characters
+
+_LINE_END = re.compile(rb"\r?\n")
+_WSP = re.compile(rb"[ \t]+")
+_WSP_AT_EOL = re.compile(rb"[ \t]+\r\n")
+_EMPTY_LINES_AT_END = re.compile(rb"(?:\r\n)+\Z")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
+def _load(data: bytes) -> Any:
+    """The RSA key as `cryptography` uses it; ValueError when it is something else."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(data, password=None)
+    except (TypeError, ValueError, UnsupportedAlgorithm) as exc:  # TypeError: it wants a password
+        raise ValueError(str(exc).split("\n")[0]) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("not an RSA key")
+    return key
 
 
 def read_private_key(path: Path) -> bytes:
@@ -29,27 +60,79 @@ def read_private_key(path: Path) -> bytes:
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        parse_pem_private_key(data)
-    except (UnparsableKeyError, ValueError, IndexError) as exc:
+        _load(data)
+    except ValueError as exc:
         raise ValueError(f"{path} is not an RSA private key in PEM form ({exc})") from None
     return data
 
 
-def _present(head: bytes) -> list[bytes]:
-    """Names of the SIGNED headers in a header block, in the order they appear."""
-    names: list[bytes] = []
-    for line in head.split(b"\n"):
-        if line[:1] in (b" ", b"\t") or b":" not in line:
-            continue
-        name = line.split(b":", 1)[0].strip().lower()
-        if name in _SIGNED and name not in names:
-            names.append(name)
-    return names
+# ---- RFC 6376 3.4: canonicalization ------------------------------------------------------------
 
+def relaxed_header(name: bytes, value: bytes) -> bytes:
+    """3.4.2: name in lower case, value unfolded, runs of spaces and tabs made one space, none at
+    either end, none around the colon. Without the line end."""
+    return name.strip().lower() + b":" + _WSP.sub(b" ", _LINE_END.sub(b"", value)).strip()
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """3.4.4: no spaces or tabs at the end of a line, other runs of them made one space, no empty
+    lines at the end; a body that is not empty ends in CRLF, an empty one hashes as nothing."""
+    body = _LINE_END.sub(b"\r\n", body)  # as a bare LF reaches the reader: a line end
+    if body and not body.endswith(b"\r\n"):
+        body += b"\r\n"  # as SMTP adds one before the final dot
+    body = _WSP.sub(b" ", _WSP_AT_EOL.sub(b"\r\n", body))
+    body = _EMPTY_LINES_AT_END.sub(b"\r\n", body)
+    return b"" if body == b"\r\n" else body
+
+
+def fields(head: bytes) -> list[tuple[bytes, bytes]]:
+    """(name, value) of each field of a header block, folded lines joined back with their CRLF."""
+    found: list[tuple[bytes, bytes]] = []
+    for line in _LINE_END.split(head):
+        if not line:
+            continue
+        if line[:1] in (b" ", b"\t"):
+            if not found:
+                raise ValueError("the header block starts with a folded line")
+            name, value = found[-1]
+            found[-1] = (name, value + b"\r\n" + line)
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon or not name.strip():
+            raise ValueError(f"header line without a name: {line[:40]!r}")
+        found.append((name, value))
+    return found
+
+
+def split(data: bytes) -> tuple[bytes, bytes]:
+    """A mail's header block and its body (what follows the empty line)."""
+    end = _HEAD_END.search(data)
+    return (data, b"") if end is None else (data[:end.start()], data[end.end():])
+
+
+def _fold(atoms: list[tuple[bytes, bytes]], column: int) -> bytes:
+    """Join (glue, text) atoms, breaking the line before an atom (its glue then becomes CRLF and
+    one space) where it would pass WIDTH."""
+    out = b""
+    for glue, text in atoms:
+        if column + len(glue) + len(text) > WIDTH and out:
+            out += b"\r\n " + text
+            column = 1 + len(text)
+        else:
+            out += glue + text
+            column += len(glue) + len(text)
+    return out
+
+
+# ---- RFC 6376 3.5 and 3.7: the signature ---------------------------------------------------------
 
 class Signer:
     def __init__(self, domain: str, selector: str, key: bytes) -> None:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         self.domain, self.selector, self.key = domain.encode(), selector.encode(), key
+        self._key, self._padding, self._hash = _load(key), padding.PKCS1v15(), hashes.SHA256()
 
     @classmethod
     def from_config(cls, config: DkimConfig) -> Optional[Signer]:
@@ -58,16 +141,47 @@ class Signer:
             return None
         return cls(config.domain, config.selector, read_private_key(Path(config.private_key)))
 
-    def header(self, data: bytes) -> bytes:
-        """The DKIM-Signature header line (CRLF-terminated) to put before `data`'s headers; empty
-        when the mail is too broken to sign, so it still goes out."""
-        head = data.split(b"\r\n\r\n", 1)[0]
+    @staticmethod
+    def body_hash(body: bytes) -> bytes:
+        """The bh= of a body (what follows the header block's empty line): the same for every
+        recipient of a list copy, so made once per copy."""
+        return base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
+
+    def header(self, data: bytes, body_hash: Optional[bytes] = None) -> bytes:
+        """The DKIM-Signature header line (CRLF-terminated) to put before `data`'s headers;
+        `body_hash` when known saves hashing the body again. Empty when the mail is too broken to
+        sign, so it still goes out."""
         try:
-            return dkim.sign(data, self.selector, self.domain, self.key, canonicalize=(b"relaxed", b"relaxed"),
-                             include_headers=_present(head))
-        except Exception as exc:  # noqa: BLE001 - dkimpy raises several kinds on malformed mail
+            return self._header(data, body_hash)
+        except Exception as exc:  # noqa: BLE001 - a mail that cannot be signed still goes out
             log.warning("could not DKIM-sign a mail, sending it unsigned: %s", exc)
             return b""
 
-    def sign(self, data: bytes) -> bytes:
-        return self.header(data) + data
+    def sign(self, data: bytes, body_hash: Optional[bytes] = None) -> bytes:
+        return self.header(data, body_hash) + data
+
+    def _header(self, data: bytes, body_hash: Optional[bytes]) -> bytes:
+        head, body = split(data)
+        last: dict[bytes, tuple[bytes, bytes]] = {}  # each signed name's last field (3.5, h=)
+        names: list[bytes] = []  # in the order they first appear
+        for name, value in fields(head):
+            key = name.strip().lower()
+            if key in _SIGNED:
+                if key not in last:
+                    names.append(key)
+                last[key] = (name, value)
+        if b"from" not in last:
+            raise ValueError("no From header")
+        hashed = b"".join(relaxed_header(*last[name]) + b"\r\n" for name in names)
+        tags = [b"v=1;", b"a=rsa-sha256;", b"c=relaxed/relaxed;", b"d=" + self.domain + b";",
+                b"s=" + self.selector + b";", b"t=%d;" % int(time.time())]
+        h = [b"h=" + names[0]] + [b":" + n for n in names[1:]]
+        h[-1] += b";"
+        atoms = [(b" ", t) for t in tags] + [(b" ", h[0])] + [(b"", n) for n in h[1:]]
+        atoms.append((b" ", b"bh=" + (body_hash or self.body_hash(body)) + b";"))
+        # b= on a line of its own, empty while hashing (3.7): the signature is the last thing added.
+        value = _fold(atoms, len("DKIM-Signature:")) + b"\r\n b="
+        hashed += relaxed_header(b"DKIM-Signature", value)  # the only field hashed without CRLF
+        b = base64.b64encode(self._key.sign(hashed, self._padding, self._hash))
+        lines = [b[:WIDTH - 3]] + [b[i:i + WIDTH - 1] for i in range(WIDTH - 3, len(b), WIDTH - 1)]
+        return b"DKIM-Signature:" + value + b"\r\n ".join(lines) + b"\r\n"
