@@ -118,7 +118,7 @@ def follow_up(session: Session, config: Config, group: Group, member: Member, no
     if step == "warn":
         token = make_token(session, config, group, "enable", member.email)
         member.warnings, member.warned_at = member.warnings + 1, now
-        notify(session, config, group, member.email, f"bounce-warning:{member.id}:{member.warnings}:{token.id}",
+        notify(session, config, group, member.email, f"bounce-warning:{member.id}:{member.warnings}:{token.token}",
                "bounce_warning.txt", reply_to=token_address(config, group, token), warning=member.warnings,
                warnings=config.bounces.warnings, every=config.bounces.warn_every_days)
         session.add(member)

@@ -161,7 +161,9 @@ def confirm(session: Session, config: Config, group: Group, token: Token, key: s
             log.warning("%s asks to join %s, which needs an owner's approval but has no owners", token.email,
                         group.name)
         for owner in group_owners:
-            notify(session, config, group, owner.email, f"approve:{approval.id}:{owner.id}", "approve_join.txt",
+            # The token's own random value, not its id: SQLite gives a deleted row's id to the next
+            # token, and a key already queued would silently drop this notice.
+            notify(session, config, group, owner.email, f"approve:{approval.token}:{owner.id}", "approve_join.txt",
                    **_approval(config, group, approval))
         answer(session, config, group, token.email, key, "await_approval.txt")
         return "await_approval"

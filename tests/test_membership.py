@@ -99,6 +99,19 @@ def test_approve_join_policy_waits_for_an_owner_who_approves_by_reply(env, sink)
     assert "eve@example.com" in members(env)
 
 
+def test_each_join_to_approve_reaches_the_owners_though_tokens_are_deleted_once_used(env, sink):
+    """SQLite hands a deleted row's id to the next row: a notice keyed by the token's id would be
+    taken for one already queued, and the second joiner never reach an owner."""
+    eve_confirms_a_join_that_owners_approve(env, sink)
+    env.reply(sink.wait("own@example.com")[0], "approve", "own@example.com")
+    assert sink.wait("eve@example.com", 3)[2]["Subject"] == "Welcome to mentors"
+    env.send(mail(sender="Fay <fay@example.com>", to=JOIN, body=""), [JOIN], mail_from="fay@example.com")
+    env.reply(sink.wait("fay@example.com")[0], "", "fay@example.com")
+    ask = next(m for m in sink.wait("own@example.com", 3) if "fay@example.com asks to join" in m["Subject"])
+    env.reply(ask, "approve", "own@example.com")
+    assert sink.wait("fay@example.com", 3)[2]["Subject"] == "Welcome to mentors"
+
+
 def test_owner_rejects_a_join_with_a_reason(env, sink):
     eve_confirms_a_join_that_owners_approve(env, sink)
     env.reply(sink.wait("own@example.com")[0], "reject this group is for enrolled mentors", "own@example.com")
