@@ -159,24 +159,39 @@ def listener_check(server: ServerConfig, timeout: float = GREETING_TIMEOUT) -> R
     running: that is fine. Bound as asyncio's listener binds, with SO_REUSEADDR."""
     where = f"{server.host}:{server.port}"
     try:
-        addresses = socket.getaddrinfo(server.host or None, server.port, type=socket.SOCK_STREAM,
-                                       flags=socket.AI_PASSIVE)
+        refused, address = _bind_error(server.host or None, server.port)
     except socket.gaierror as exc:
         return _fail("listener", f"cannot listen on {where}: {exc.strerror}; check 'server.host'")
-    for family, kind, proto, _, address in addresses:
+    if refused is None:
+        return _ok("listener", f"{where} is free to listen on")
+    if refused.errno == errno.EADDRINUSE:
+        return _in_use(server, address, timeout)
+    if refused.errno == errno.EACCES:
+        return _fail("listener", f"not allowed to listen on {where}: {_bind_words(refused)} (AmbientCapabilities= "
+                                 "in the systemd unit)")
+    return _fail("listener", f"cannot listen on {where}: {refused.strerror}; 'server.host' must be an address of "
+                             "this machine")
+
+
+def _bind_error(host: Optional[str], port: int) -> tuple[Optional[OSError], Optional[tuple]]:
+    """The error binding host:port as asyncio's listeners bind (SO_REUSEADDR), with the address
+    it came at; (None, None) when every address binds. A name that does not resolve raises
+    socket.gaierror."""
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE):
         with socket.socket(family, kind, proto) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(address)
             except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    return _in_use(server, address, timeout)
-                if exc.errno == errno.EACCES:
-                    return _fail("listener", f"not allowed to listen on {where}: ports below 1024 need root or "
-                                             "CAP_NET_BIND_SERVICE (AmbientCapabilities= in the systemd unit)")
-                return _fail("listener", f"cannot listen on {where}: {exc.strerror}; 'server.host' must be an "
-                                         "address of this machine")
-    return _ok("listener", f"{where} is free to listen on")
+                return exc, address
+    return None, None
+
+
+def _bind_words(refused: OSError) -> str:
+    if refused.errno == errno.EACCES:
+        return "ports below 1024 need root or CAP_NET_BIND_SERVICE"
+    return str(refused.strerror)
 
 
 SERVICE_UP = "the service is up"
@@ -231,21 +246,12 @@ def web_check(web: WebConfig, service_up: bool, timeout: float = WEB_TIMEOUT) ->
 
 
 def _bind_problem(host: str, port: int) -> str:
-    """Why this machine cannot listen on host:port, "" when it can (bound as asyncio binds)."""
+    """Why this machine cannot listen on host:port, "" when it can."""
     try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        refused, _ = _bind_error(host, port)
     except socket.gaierror as exc:
         return str(exc.strerror)
-    for family, kind, proto, _, address in addresses:
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                if exc.errno == errno.EACCES:
-                    return "ports below 1024 need root or CAP_NET_BIND_SERVICE"
-                return str(exc.strerror)
-    return ""
+    return _bind_words(refused) if refused is not None else ""
 
 
 def tls_check(server: ServerConfig) -> Result:
