@@ -175,20 +175,28 @@ def insert_incoming(session: Session, items: list[Incoming], domain: str) -> lis
             n = first[group_id, channel, message_id]
             done[n] = Stored(pk, STORED, message_id)
     for n, item in enumerate(items):
-        if n in done:
-            continue
-        group_id, channel, message_id = keys[n]
-        outcome, key, earlier = place(session, group_id, channel, message_id, item.raw, domain)
+        if n not in done:
+            done[n] = _store_alone(session, item, keys[n], domain, now)
+    return [done[n] for n in range(len(items))]
+
+
+def _store_alone(session: Session, item: Incoming, key: tuple, domain: str, now) -> Stored:  # noqa: ANN001
+    group_id, channel, message_id = key
+    for _ in range(2):  # a second look only when another process stored the key in between
+        outcome, stored_as, earlier = place(session, group_id, channel, message_id, item.raw, domain)
         if outcome == DUPLICATE:
             # Kept, discarded, so that what happened to the mail can be looked up (`mailhub messages`).
             pk = _insert_one(session, _row(item, f"mailhub-dup-{uuid.uuid4().hex}@{domain}", now, state="discarded",
                                            reason=f"duplicate: message {earlier} is the same mail"))
-            done[n] = Stored(pk, DUPLICATE, key, earlier)
-        else:
-            reason = f"its Message-ID <{message_id}> is message {earlier}'s, a different mail" if earlier else ""
-            pk = _insert_one(session, _row(item, key, now, reason=reason))
-            done[n] = Stored(pk, outcome, key, earlier)
-    return [done[n] for n in range(len(items))]
+            return Stored(pk, DUPLICATE, stored_as, earlier)
+        reason = f"its Message-ID <{message_id}> is message {earlier}'s, a different mail" if earlier else ""
+        # Skipped on a conflict: on PostgreSQL another serve may have taken the same mail a moment
+        # ago (SQLite writes one at a time); the next look then finds it.
+        pk = session.execute(_insert_many(session).values(**_row(item, stored_as, now, reason=reason))
+                             .returning(Message.id)).scalar()
+        if pk is not None:
+            return Stored(pk, outcome, stored_as, earlier)
+    raise RuntimeError(f"could not store a mail with Message-ID <{message_id}>: its key kept changing")
 
 
 def _insert_many(session: Session):  # noqa: ANN202
