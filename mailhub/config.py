@@ -259,6 +259,21 @@ def _check_server_limits(server: ServerConfig) -> None:
                           f"session; got {server.max_commands}")
 
 
+def _check_postmaster(server: ServerConfig) -> str:
+    """The address as it is compared and sent to (normalized), or "" when not set."""
+    if not server.postmaster:
+        return ""
+    try:
+        address = normalize_email(server.postmaster)
+    except AddressError:
+        raise ConfigError(f"'server.postmaster' must be one mail address such as admin@example.org, "
+                          f"got {server.postmaster!r}") from None
+    if address.rpartition("@")[2] == server.domain.lower():
+        raise ConfigError(f"'server.postmaster' must be an address outside {server.domain} "
+                          "(mail to it would come straight back)")
+    return address
+
+
 def _check_tls(server: ServerConfig, base: Path) -> dict[str, str]:
     """The certificate and key paths made absolute, after checking they load together."""
     if not server.tls_cert and not server.tls_key:
@@ -344,17 +359,8 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
     if not 0 < server.port < 65536:
         raise ConfigError(f"'server.port' must be between 1 and 65535, got {server.port}")
     _check_server_limits(server)
-    if server.postmaster:
-        try:
-            normalize_email(server.postmaster)
-        except AddressError:
-            raise ConfigError(f"'server.postmaster' must be one mail address such as admin@example.org, "
-                              f"got {server.postmaster!r}") from None
-        if server.postmaster.strip().lower().rpartition("@")[2] == server.domain.lower():
-            raise ConfigError(f"'server.postmaster' must be an address outside {server.domain} "
-                              "(mail to it would come straight back)")
     parts["server"] = ServerConfig(**{**server.__dict__, "domain": server.domain.lower(),
-                                      **_check_tls(server, base)})
+                                      "postmaster": _check_postmaster(server), **_check_tls(server, base)})
     relay: RelayConfig = parts["relay"]
     if bool(relay.host) == bool(relay.maildir):
         raise ConfigError("set exactly one of 'relay.host' (SMTP relay) or 'relay.maildir' (local folder)")

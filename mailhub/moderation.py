@@ -33,7 +33,7 @@ def deciders(session: Session, config: Config, group: Group) -> list[tuple[str, 
     moderators and owners, or in a group without any, server.postmaster (when set)."""
     found: list[tuple[str, object]] = [(m.email, m.id) for m in moderators(session, group)]
     if not found and config.server.postmaster:
-        found = [(config.server.postmaster.strip().lower(), "postmaster")]
+        found = [(config.server.postmaster, "postmaster")]
     return found
 
 
@@ -45,7 +45,7 @@ def hold(session: Session, config: Config, group: Group, message: Message, reaso
     token = next((t for t in tokens if not expired(t)), None) or _moderate_token(session, config, group, message)
     for to, who in deciders(session, config, group):
         notify(session, config, group, to, f"held:{message.id}:{who}", "held.txt",
-               **_notice(config, group, message, token), link=web_link(session, config, links.MODERATE, token))
+               **_notice(session, config, group, message, token))
     if message.from_addr:
         answer(session, config, group, message.from_addr,
                f"awaiting:{group.id}:{message.from_addr}:{utcnow().date()}", "awaiting.txt",
@@ -56,12 +56,13 @@ def _moderate_token(session: Session, config: Config, group: Group, message: Mes
     return make_token(session, config, group, "moderate", message.from_addr, message.from_name, message_pk=message.id)
 
 
-def _notice(config: Config, group: Group, message: Message, token: Token, renewed: bool = False) -> dict[str, Any]:
+def _notice(session: Session, config: Config, group: Group, message: Message, token: Token,
+            renewed: bool = False) -> dict[str, Any]:
     """What held.txt needs."""
     text = message.new_text or message.body_text
     return {"reply_to": token_address(config, group, token), "message": message, "reason": message.reason,
             "text": text[:EXCERPT], "cut": len(text) > EXCERPT, "renewed": renewed,
-            "days": f"{config.limits.hold_days:g}"}
+            "days": f"{config.limits.hold_days:g}", "link": web_link(session, config, links.MODERATE, token)}
 
 
 def renew_notice(session: Session, config: Config, group: Group, message: Message, moderator: str,
@@ -70,8 +71,8 @@ def renew_notice(session: Session, config: Config, group: Group, message: Messag
     have been forwarded, and From can be forged), and this moderator gets a fresh notice at their
     own address. The old token stays, so other moderators' late answers are recognised too."""
     token = _moderate_token(session, config, group, message)
-    answer(session, config, group, moderator, key, "held.txt", **_notice(config, group, message, token, renewed=True),
-           link=web_link(session, config, links.MODERATE, token))
+    answer(session, config, group, moderator, key, "held.txt",
+           **_notice(session, config, group, message, token, renewed=True))
 
 
 def tell_rejected(session: Session, config: Config, group: Group, message: Message, reason: str) -> None:

@@ -22,7 +22,7 @@ def site_recipients(session: Session, config: Config) -> list[Recipient]:
     """Who reads the site's own mail: `server.postmaster`, else each owner once (the membership
     of the group they own that was made first)."""
     if config.server.postmaster:
-        return [Recipient(config.server.postmaster.strip().lower(), None, None)]
+        return [Recipient(config.server.postmaster, None, None)]
     found: dict[str, Recipient] = {}
     for member_id, email, group_id in session.exec(select(Member.id, Member.email, Member.group_id)
                                                    .where(Member.role == "owner").order_by(Member.id)):

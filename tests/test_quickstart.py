@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 HEADING = "First group in five minutes"
@@ -86,8 +85,8 @@ def _stop(server: subprocess.Popen) -> None:
 
 def test_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
     venv = Path(sys.prefix)
-    if not (venv / "bin" / "mailhub").exists():
-        pytest.skip(f"no mailhub console script in {venv}/bin (install with pip install -e '.[test]')")
+    assert (venv / "bin" / "mailhub").exists(), \
+        f"no mailhub console script in {venv}/bin: install with pip install -e '.[test]' as README says"
     readme = (REPO / "README.md").read_text()
     lines = quickstart_lines(readme)
     assert any("mailhub post" in line for line in lines)
