@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mailhub.i18n.languages import UnknownLanguage, read_language
 from mailhub.router import AddressError, normalize_email
 from mailhub.logs import FORMATS as LOG_FORMATS, LEVELS as LOG_LEVELS
 from mailhub.schedule import ScheduleError, read_time, read_weekly, read_zone
@@ -63,6 +64,8 @@ class ServerConfig:
     # Where mail to postmaster@ and abuse@ (RFC 5321 4.5.1, RFC 2142) goes, and an owner-less group's
     # -owner@ mail and held-post notices; empty: to every group's owners.
     postmaster: str = ""
+    # What groups that have not chosen a language write in (member and group settings come first).
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,13 @@ def _check_server_limits(server: ServerConfig) -> None:
                           f"session; got {server.max_commands}")
 
 
+def _check_language(server: ServerConfig) -> str:
+    try:
+        return read_language(server.language)
+    except UnknownLanguage as exc:
+        raise ConfigError(f"'server.language': {exc}") from None
+
+
 def _check_postmaster(server: ServerConfig) -> str:
     """The address as it is compared and sent to (normalized), or "" when not set."""
     if not server.postmaster:
@@ -360,7 +370,8 @@ def parse_config(data: dict[str, Any], base: Path) -> Config:
         raise ConfigError(f"'server.port' must be between 1 and 65535, got {server.port}")
     _check_server_limits(server)
     parts["server"] = ServerConfig(**{**server.__dict__, "domain": server.domain.lower(),
-                                      "postmaster": _check_postmaster(server), **_check_tls(server, base)})
+                                      "postmaster": _check_postmaster(server),
+                                      "language": _check_language(server), **_check_tls(server, base)})
     relay: RelayConfig = parts["relay"]
     if bool(relay.host) == bool(relay.maildir):
         raise ConfigError("set exactly one of 'relay.host' (SMTP relay) or 'relay.maildir' (local folder)")

@@ -41,6 +41,7 @@ class Group(SQLModel, table=True):
     digest_daily: Optional[str] = None
     digest_weekly: Optional[str] = None
     timezone: Optional[str] = None
+    language: Optional[str] = None  # what members read, unless they chose; None means config.toml's
     digest_quiet: bool = False  # send an "all quiet" digest when nothing was posted
     # Attachments larger than this are named in copies, not sent; `get attachment` fetches one.
     max_attachment_size: int = 1024 * 1024
@@ -68,6 +69,7 @@ class Member(SQLModel, table=True):
     country: str = ""
     bio: str = ""
     timezone: Optional[str] = None  # the member's own, for digest times; None means the group's
+    language: Optional[str] = None  # the member's own; None means the group's
     # Bounces (see bounces.py): the score, when a bounce last counted, since when temporary ones
     # come, and while delivery is stopped for them, the warnings sent.
     bounce_score: float = 0.0
@@ -192,6 +194,7 @@ class Token(SQLModel, table=True):
     message_pk: Optional[int] = Field(default=None, foreign_key="messages.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: Optional[datetime] = None
+    language: Optional[str] = None  # a joiner's, from their mail, for their membership when they confirm
 
 
 class TopicPref(SQLModel, table=True):

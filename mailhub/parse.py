@@ -9,8 +9,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message as EmailMessage
+from typing import Optional
 
 from mailhub.body import Attachment, decode_words, read_body, read_headers
+from mailhub.i18n.languages import declared_language
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,9 @@ class Parsed:
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
     thread_index: str = ""  # Outlook's conversation id, hex; "" when absent
     mime_over_limit: str = ""  # what of the MIME tree was too large to read (body.Body.over_limit)
+    # The shipped language the mail says it is in (Content-Language) or its writer reads
+    # (Accept-Language): what a stranger's answer is written in.
+    language: Optional[str] = None
 
 
 def decode_header(value: str | None) -> str:
@@ -106,5 +111,7 @@ def parse_message(raw: bytes) -> Parsed:
         body_text=body.text.replace("\x00", ""),  # as in headers: NUL is no text, and PostgreSQL refuses it
         attachments=body.attachments,
         thread_index=conversation_id(headers.get("Thread-Index")),
+        language=declared_language(decode_header(headers.get("Content-Language")),
+                                   decode_header(headers.get("Accept-Language"))),
         mime_over_limit=body.over_limit,
     )

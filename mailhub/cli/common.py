@@ -185,6 +185,25 @@ def count(n: int, word: str, plural: str = "") -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
+LANGUAGE_META = "CODE"
+
+
+def language_arg(value: Optional[str], what: str = "--language") -> Optional[str]:
+    """A shipped language's code from what was given (`fr`, `pt-BR`, `français`), "" for
+    `default`, None when not given; anything else fails, naming the shipped languages."""
+    if value is None:
+        return None
+    if value.strip().lower() == "default":
+        return ""
+    from mailhub.i18n.languages import UnknownLanguage, read_language
+
+    try:
+        return read_language(value)
+    except UnknownLanguage as exc:
+        fail(f"{what}: {exc}")
+    raise AssertionError  # fail() does not return
+
+
 def schedule_arg(value: Optional[str], reader: Callable[[str], Any], what: str) -> Optional[str]:
     """A digest time or time zone as given (checked), "" for `default`, None when not given."""
     if value is None:

@@ -18,6 +18,7 @@ from mailhub.cli.common import (
     count,
     fail,
     find_group,
+    language_arg,
     on_off,
     one_line,
     opened,
@@ -28,6 +29,9 @@ from mailhub.cli.common import (
 )
 from mailhub.cli.conventions import Typer
 from mailhub.router import address_for, group_name_problem  # which imports only the standard library
+
+LANGUAGE_HELP = ("the language of the group's mail for members who have not chosen their own: en, fr, es, pt, "
+                 "ar or sw (if left out: config.toml's server.language)")
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -73,7 +77,8 @@ def _group_row(session: Session, config: Config, group: Group) -> dict[str, Any]
     topics = session.exec(select(func.count()).select_from(Topic).where(Topic.group_id == group.id)).one()
     return {"id": group.id, "name": group.name, "address": address_for(group.name, config.server.domain),
             "title": group.title, "description": group.description, "policy": group.policy,
-            "join_policy": group.join_policy, "members": members, "topics": topics, "created": when(group.created_at)}
+            "join_policy": group.join_policy, "language": group.language or config.server.language,
+            "members": members, "topics": topics, "created": when(group.created_at)}
 
 
 @group_app.command("create")
@@ -87,6 +92,7 @@ def group_create(
     )] = "confirm",
     owner: Annotated[Optional[list[str]], typer.Option(
         "--owner", metavar="EMAIL", help="an owner: gets -owner@ mail and decides held posts (repeat for more)")] = None,
+    language: Annotated[Optional[str], typer.Option(metavar="CODE", help=LANGUAGE_HELP)] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create a group; its address is NAME@<server.domain>."""
@@ -101,17 +107,19 @@ def group_create(
         fail(f"invalid group name '{name}': {problem}")
     title, description = one_line(title, "--title"), one_line(description, "--description")
     owners = list(dict.fromkeys(address_arg(o) for o in owner or []))
+    code = language_arg(language)
     with opened(config) as (cfg, session):
         if session.exec(select(Group).where(Group.name == name)).first():
             fail(f"group '{name}' already exists")
-        group = Group(name=name, title=title, description=description, policy=policy, join_policy=join_policy)
+        group = Group(name=name, title=title, description=description, policy=policy, join_policy=join_policy,
+                      language=code or None)
         session.add(group)
         session.flush()
         for address in owners:
             session.add(new_member(group, address, role="owner"))
         session.commit()
         typer.echo(f"created group {name}: post to {address_for(name, cfg.server.domain)} "
-                   f"(policy: {policy}, join policy: {join_policy})"
+                   f"(policy: {policy}, join policy: {join_policy}, language: {group.language or cfg.server.language})"
                    + (f"; owners: {', '.join(owners)}" if owners else ""))
         if not owners:
             typer.echo(f"warning: {name} has no owner, so {_unowned(cfg, name)}; add one with "
@@ -203,6 +211,8 @@ def group_set(
     max_attachment_size: Annotated[Optional[str], typer.Option(
         metavar="SIZE", help="attachments larger than this (like 1MB or 500KB) are named in copies, not sent; "
                              "members get one by mail with 'get attachment ID'")] = None,
+    language: Annotated[Optional[str], typer.Option(
+        metavar="CODE", help=LANGUAGE_HELP + "; 'default': config.toml's again")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Change a group's settings; only the options given change."""
@@ -210,7 +220,8 @@ def group_set(
 
     digest = {"digest_daily": schedule_arg(daily, read_time, "--daily"),
               "digest_weekly": schedule_arg(weekly, read_weekly, "--weekly"),
-              "timezone": schedule_arg(timezone, read_zone, "--timezone")}
+              "timezone": schedule_arg(timezone, read_zone, "--timezone"),
+              "language": language_arg(language)}
     values = {"policy": policy, "join_policy": join_policy, "who": who,
               "rate_limit": _rate_limit(rate_limit) if rate_limit is not None else None,
               "title": one_line(title, "--title") if title is not None else None,
@@ -236,7 +247,8 @@ def group_set(
         session.commit()
         typer.echo(f"{group.name}: policy {group.policy}, join policy {group.join_policy}, "
                    f"rate limit {_rate_text(group.rate_limit)}, new-member moderation "
-                   f"{on_off(group.new_member_moderation)}, who {group.who}")
+                   f"{on_off(group.new_member_moderation)}, who {group.who}, "
+                   f"language {group.language or cfg.server.language}")
 
 
 @group_app.command("delete")

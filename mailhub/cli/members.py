@@ -21,6 +21,7 @@ from mailhub.cli.common import (
     find_group,
     find_member,
     has_control,
+    language_arg,
     on_off,
     one_line,
     opened,
@@ -37,6 +38,7 @@ from mailhub.router import AddressError, normalize_email  # which imports only t
 ROLES, DELIVERIES = get_args(Role), get_args(Delivery)
 ROLE_HELP = "mentors' digests lead with unanswered topics; moderators and owners decide held posts"
 DELIVERY_HELP = "each: every post; daily or weekly: a digest; none: no mail"
+LANGUAGE_HELP = "the language of the member's mail: en, fr, es, pt, ar or sw (if left out: the group's)"
 
 member_app = Typer(help="Add, import, list, change and remove the members of a group.")
 
@@ -48,6 +50,7 @@ def member_add(
     name: Annotated[str, typer.Option(help="display name")] = "",
     role: Annotated[Role, typer.Option(help=ROLE_HELP)] = "member",
     delivery: Annotated[Delivery, typer.Option(help=DELIVERY_HELP)] = "each",
+    language: Annotated[Optional[str], typer.Option(metavar="CODE", help=LANGUAGE_HELP)] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Add one member."""
@@ -58,13 +61,17 @@ def member_add(
 
     email_addr = address_arg(address)
     name = one_line(name, "--name")
+    code = language_arg(language)
     with opened(config) as (_, session):
         g = find_group(session, group)
         if session.exec(select(Member).where(Member.group_id == g.id, Member.email == email_addr)).first():
             fail(f"{email_addr} is already a member of {g.name}")
-        session.add(new_member(g, email_addr, name, role, delivery))
+        member = new_member(g, email_addr, name, role, delivery)
+        member.language = code or None
+        session.add(member)
         session.commit()
-    typer.echo(f"added {email_addr} to {g.name} as {role} ({delivery})")
+    typer.echo(f"added {email_addr} to {g.name} as {role} ({delivery}"
+               + (f", language {member.language}" if member.language else "") + ")")
 
 
 def import_problem(row: dict[str, Any], seen: set[str]) -> tuple[Optional[str], Optional[tuple[str, str, str, str]]]:
@@ -157,6 +164,7 @@ def member_list(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) 
         rows = [{"id": m.id, "email": m.email, "name": m.name, "role": m.role, "delivery": m.delivery,
                  "plain": m.plain, "moderated": m.moderated, "new_member": m.new_member,
                  "organisation": m.organisation, "country": m.country, "timezone": m.timezone,
+                 "language": m.language,
                  "joined": when(m.created_at)}
                 for m in members]
     print_rows(rows, as_json, ["id", "email", "name", "role", "delivery"], f"{g.name} has no members yet")
@@ -175,18 +183,22 @@ def member_set(
     timezone: Annotated[Optional[str], typer.Option(
         metavar="ZONE", help="the member's time zone for digest times, like Africa/Nairobi; "
                              "'default': the group's again")] = None,
+    language: Annotated[Optional[str], typer.Option(
+        metavar="CODE", help=LANGUAGE_HELP + "; 'default': the group's again")] = None,
     enable: Annotated[bool, typer.Option(
         "--enable", help="start delivery again after it stopped for bounces, with a clean bounce score")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Change a member's role, delivery, name, moderation, text-only setting or time zone."""
+    """Change a member's role, delivery, name, moderation, text-only setting, time zone or language."""
     from mailhub.bounces import enable as enable_delivery
     from mailhub.membership import set_delivery
     from mailhub.schedule import read_zone
 
     zone = schedule_arg(timezone, read_zone, "--timezone")
-    if all(v is None for v in (role, delivery, name, moderated, plain, zone)) and not enable:
-        fail("nothing to change: give --role, --delivery, --name, --moderated, --plain, --timezone or --enable")
+    code = language_arg(language)
+    if all(v is None for v in (role, delivery, name, moderated, plain, zone, code)) and not enable:
+        fail("nothing to change: give --role, --delivery, --name, --moderated, --plain, --timezone, --language "
+             "or --enable")
     with opened(config) as (_, session):
         m = find_member(session, find_group(session, group), address)
         m.role = role or m.role
@@ -196,12 +208,15 @@ def member_set(
         m.plain = switch(plain, m.plain)
         if zone is not None:
             m.timezone = zone or None
+        if code is not None:
+            m.language = code or None
         if enable:
             enable_delivery(session, m)
         session.add(m)
         session.commit()
         typer.echo(f"{m.email}: role {m.role}, delivery {m.delivery}, moderated {on_off(m.moderated)}, "
-                   f"plain {on_off(m.plain)}, time zone {m.timezone or 'the group'}"
+                   f"plain {on_off(m.plain)}, time zone {m.timezone or 'the group'}, "
+                   f"language {m.language or 'the group'}"
                    + (f", delivery stopped for bounces since {when(m.disabled_at)}" if m.disabled_at else ""))
 
 
