@@ -8,20 +8,23 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Optional
 
+from mailhub.i18n.words import fold, meaning
 from mailhub.quotes import written_text
 from mailhub.thread import strip_prefixes
 
 COMMANDS = ("help", "join", "leave", "confirm", "each", "digest", "nomail", "plain", "profile", "who",
-            "topics", "get", "search", "mute", "follow", "timezone")
-# Words people use for the same thing, from other list servers' habits.
+            "topics", "get", "search", "mute", "follow", "timezone", "language")
+# Words people use for the same thing, from other list servers' habits. Each shipped language's
+# own words come from its catalog (mailhub.i18n.words).
 ALIASES = {"subscribe": "join", "unsubscribe": "leave", "signoff": "leave", "info": "help",
            "list": "topics", "find": "search"}
 REPLY_WORDS = ("mute", "follow", "unsubscribe")
+LONGEST_WORD = 3  # a command word may be a few words in some languages ("إلغاء الاشتراك")
 MAX_COMMANDS = 20  # a mail is answered once, however long it is
 MAX_NOT_UNDERSTOOD = 3  # then the rest is taken for a letter, not commands
 MAX_LINE = 500
 
-_END = {"end", "end.", "stop", "quit", "thanks", "thanks!", "thank you"}
+_END = {"end", "stop", "quit", "thanks", "thank you"}
 _ADDRESS = re.compile(r"^(?:address=)?[^@\s]+@[^@\s]+\.[^@\s]+$", re.IGNORECASE)
 _VERDICTS = {"approve": "approve", "approved": "approve", "accept": "approve", "yes": "approve", "ok": "approve",
              "reject": "reject", "rejected": "reject", "no": "reject",
@@ -48,18 +51,31 @@ def read_command(line: str) -> Optional[Command]:
     text = " ".join(line.split())[:MAX_LINE]
     if not text:
         return None
-    word, _, rest = text.partition(" ")
-    word = word.lower().rstrip(":.,!")
-    name = ALIASES.get(word, word)
-    if name not in COMMANDS:
-        return Command(line=text, name="")
-    return Command(line=text, name=name, args=tuple(rest.split()), rest=rest.strip())
+    split = text.split(" ")
+    for n in range(min(LONGEST_WORD, len(split)), 0, -1):
+        name = command_named(" ".join(split[:n]))
+        if name is not None:
+            rest = " ".join(split[n:])
+            return Command(line=text, name=name, args=tuple(rest.split()), rest=rest.strip())
+    return Command(line=text, name="")
+
+
+def command_named(word: str) -> Optional[str]:
+    """The command (one of COMMANDS) `word` names in any shipped language, or None."""
+    english = ALIASES.get(fold(word)) or meaning("command", word)
+    return ALIASES.get(english, english) if english else None
+
+
+def argument(word: str) -> str:
+    """An argument word in English (`quotidien` -> `daily`), or as written, lower case, when it
+    is none of mailhub.i18n.words.ARGUMENTS."""
+    return meaning("argument", word) or word.lower()
 
 
 def _greeting(line: str) -> bool:
     """"Hi," or "Dear moderators," before the real text: not a command, not worth an error."""
     words = line.split()
-    return 0 < len(words) <= 4 and line.rstrip().endswith(",")
+    return 0 < len(words) <= 4 and line.rstrip().endswith((",", "،"))  # the Arabic comma too
 
 
 def _body_lines(body: str) -> list[str]:
@@ -67,7 +83,7 @@ def _body_lines(body: str) -> list[str]:
     stopping at `end` or at a sign-off ("Thanks," after the commands)."""
     lines: list[str] = []
     for line in written_text(body).splitlines():
-        if line.strip().lower() in _END or (lines and _greeting(line)):
+        if fold(line) in _END or meaning("ending", line) or (lines and _greeting(line)):
             break
         if line.strip() and not _greeting(line):
             lines.append(line.strip())
@@ -105,13 +121,22 @@ def reply_word(subject: str, body: str, list_prefix: str, new: Optional[str] = N
     """`mute`, `follow` or `unsubscribe` when that one word is all the person wrote in a reply
     (or, with nothing written, all of the subject); anything longer is a post. `new` is the
     body's `quotes.new_text` when the caller has it already: reading quotes is the costly part."""
-    written = _bare_word(written_text(body) if new is None else new)
-    if written in REPLY_WORDS:
+    written = _reply_word(written_text(body) if new is None else new)
+    if written is not None:
         return written
-    in_subject = _bare_word(strip_prefixes(subject, list_prefix)[0])
-    if in_subject in REPLY_WORDS and not written_text(body):
+    in_subject = _reply_word(strip_prefixes(subject, list_prefix)[0])
+    if in_subject is not None and not written_text(body):
         return in_subject
     return None
+
+
+def _reply_word(text: str) -> Optional[str]:
+    """`mute`, `follow` or `unsubscribe`, in any shipped language, when that is all of `text`."""
+    word = _bare_word(text)
+    if not word or len(word.split()) > LONGEST_WORD:
+        return None
+    english = meaning("command", word)
+    return english if english in REPLY_WORDS else None
 
 
 @dataclass(frozen=True)
@@ -127,7 +152,7 @@ def read_verdict(subject: str, body: str) -> Optional[Verdict]:
     if not lines:
         lines = [strip_prefixes(subject, "")[0]]
     word, _, rest = lines[0].partition(" ")
-    action = _VERDICTS.get(word.lower().strip(":.,!"))
+    action = _VERDICTS.get(fold(word)) or meaning("verdict", word)
     if action is None:
         return None
     reason = " ".join([rest.strip(" :-"), *lines[1:]]).strip() if action == "reject" else ""

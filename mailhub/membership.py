@@ -15,6 +15,7 @@ from mailhub import links
 from mailhub.commands import clean_text
 from mailhub.config import Config, LimitsConfig
 from mailhub.db import insert_ignoring_duplicates
+from mailhub.i18n.languages import choose
 from mailhub.models import DIGESTS, DigestMark, Group, Member, Outbox, Token, TopicPref, utcnow
 from mailhub.notices import answer, notify, web_link
 from mailhub.router import address_for
@@ -76,10 +77,11 @@ def set_delivery(session: Session, member: Member, delivery: str) -> None:
 
 
 def make_token(session: Session, config: Config, group: Group, purpose: str, email: str = "", name: str = "",
-               message_pk: Optional[int] = None) -> Token:
+               message_pk: Optional[int] = None, language: Optional[str] = None) -> Token:
     now = utcnow()
     token = Token(token=new_token(), group_id=group.id, purpose=purpose, email=email, name=name,
-                  message_pk=message_pk, created_at=now, expires_at=now + lifetime(purpose, config.limits))
+                  message_pk=message_pk, created_at=now, expires_at=now + lifetime(purpose, config.limits),
+                  language=language)
     session.add(token)
     session.flush()
     return token
@@ -113,8 +115,9 @@ def _pending(session: Session, group: Group, purpose: str, email: str) -> Option
 
 
 def request_join(session: Session, config: Config, group: Group, email: str, name: str, key: str,
-                 in_reply_to: str = "") -> str:
-    """Start a join for `email`: a confirmation goes to that address. Returns the outcome code."""
+                 in_reply_to: str = "", language: Optional[str] = None) -> str:
+    """Start a join for `email`: a confirmation goes to that address, in `language` (the one
+    their mail declared) when given. Returns the outcome code."""
     if group.join_policy == "closed":
         return "join_closed"
     if member_of(session, group, email) is not None:
@@ -124,7 +127,8 @@ def request_join(session: Session, config: Config, group: Group, email: str, nam
         return "await_approval"
     token = _pending(session, group, "join", email) or make_token(session, config, group, "join", email,
                                                                    clean_text(name, NAME_LIMIT))
-    answer(session, config, group, email, key, "confirm_join.txt", in_reply_to=in_reply_to,
+    token.language = language or token.language
+    answer(session, config, group, email, key, "confirm_join.txt", token.language, in_reply_to=in_reply_to,
            reply_to=token_address(config, group, token), token=token.token,
            link=web_link(session, config, links.CONFIRM, token))
     return "join_confirm_sent"
@@ -155,7 +159,7 @@ def confirm(session: Session, config: Config, group: Group, token: Token, key: s
     if group.join_policy == "closed":
         return "join_closed"
     if group.join_policy == "approve":
-        approval = make_token(session, config, group, "approve", token.email, token.name)
+        approval = make_token(session, config, group, "approve", token.email, token.name, language=token.language)
         group_owners = owners(session, group)
         if not group_owners:
             log.warning("%s asks to join %s, which needs an owner's approval but has no owners", token.email,
@@ -165,9 +169,9 @@ def confirm(session: Session, config: Config, group: Group, token: Token, key: s
             # token, and a key already queued would silently drop this notice.
             notify(session, config, group, owner.email, f"approve:{approval.token}:{owner.id}", "approve_join.txt",
                    **_approval(config, group, approval))
-        answer(session, config, group, token.email, key, "await_approval.txt")
+        answer(session, config, group, token.email, key, "await_approval.txt", token.language)
         return "await_approval"
-    admit(session, config, group, token.email, token.name, key)
+    admit(session, config, group, token.email, token.name, key, token.language)
     return "joined"
 
 
@@ -180,12 +184,18 @@ def _approval(config: Config, group: Group, approval: Token, renewed: bool = Fal
 def renew_approval(session: Session, config: Config, group: Group, old: Token, owner: str, key: str) -> None:
     """An owner answered a join approval after it expired: that answer does nothing, and this owner
     (at their own address, whoever wrote) gets a fresh notice to answer instead."""
-    approval = make_token(session, config, group, "approve", old.email, old.name)
+    approval = make_token(session, config, group, "approve", old.email, old.name, language=old.language)
     answer(session, config, group, owner, key, "approve_join.txt", **_approval(config, group, approval, renewed=True))
 
 
-def admit(session: Session, config: Config, group: Group, email: str, name: str, key: str) -> Member:
+def admit(session: Session, config: Config, group: Group, email: str, name: str, key: str,
+          language: Optional[str] = None) -> Member:
+    """Make `email` a member and welcome them. `language`, the one their join mail declared,
+    becomes their own setting when it is not what the group writes in anyway (so a later change
+    of the group's language still reaches everyone else)."""
     member = new_member(group, email, clean_text(name, NAME_LIMIT), joined_by_mail=True)
+    if language and language != choose(None, None, group.language, config.server.language):
+        member.language = language
     session.add(member)
     session.flush()
     answer(session, config, group, email, key, "welcome.txt", member=member,

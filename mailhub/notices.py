@@ -8,18 +8,18 @@ import email.utils
 import logging
 from datetime import timedelta
 from email.message import EmailMessage
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-import jinja2
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from mailhub import links
 from mailhub.config import Config
 from mailhub.fanout import queue_notice
-from mailhub.models import Group, Outbox, Token, utcnow
+from mailhub.i18n import catalogs
+from mailhub.i18n.languages import DEFAULT, choose
+from mailhub.models import Group, Member, Outbox, Token, utcnow
 from mailhub.router import KINDS, address_for
 from mailhub.wire import short_lines
 
@@ -31,19 +31,19 @@ log = logging.getLogger(__name__)
 ANSWER = "answer:"  # outbox key prefix of automatic answers, the ones the daily cap counts
 
 
-@lru_cache(maxsize=8)
-def environment(folder: Path) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        autoescape=False,
-    )
+def render(folder: Path, template: str, language: str = DEFAULT, **context: Any) -> str:
+    """`template` in `language` (mailhub.i18n.catalogs.environment says what templates can use)."""
+    return catalogs.environment(folder, language).get_template(template).render(**context)
 
 
-def render(folder: Path, template: str, **context: Any) -> str:
-    return environment(folder).get_template(template).render(**context)
+def reader_language(session: Session, config: Config, group: Optional[Group], to: str,
+                    declared: Optional[str] = None) -> str:
+    """The language of mail to `to` about `group`: their own setting as a member, else (for
+    someone who is not a member) the one their mail declared, else the group's, else the site's."""
+    row = session.exec(select(Member.id, Member.language).where(Member.group_id == group.id, Member.email == to)
+                       ).first() if group is not None and group.id is not None else None
+    return choose(row[1] if row else None, None if row else declared, group.language if group else None,
+                  config.server.language)
 
 
 def group_addresses(group: str, domain: str) -> dict[str, str]:
@@ -53,15 +53,17 @@ def group_addresses(group: str, domain: str) -> dict[str, str]:
 
 def render_notice(folder: Path, template: str, *, group: str, domain: str, to: str,
                   in_reply_to: str = "", reply_to: Optional[str] = None, files: Sequence[AttachedFile] = (),
-                  **context: Any) -> bytes:
+                  language: str = DEFAULT, **context: Any) -> bytes:
     addresses = group_addresses(group, domain)
     reply_to = reply_to or addresses["request_address"]
-    text = render(folder, template, group=group, domain=domain, to=to, reply_to=reply_to, **{**addresses, **context})
+    text = render(folder, template, language, group=group, domain=domain, to=to, reply_to=reply_to,
+                  **{**addresses, **context})
     first, _, body = text.partition("\n")
     if not first.startswith("Subject:"):
         raise ValueError(f"template {template} must start with a 'Subject:' line")
     msg = EmailMessage()
-    msg["From"] = email.utils.formataddr((f"{group} list", address_for(group, domain, "request")))
+    sender = catalogs.translations(language).gettext("%(group)s list") % {"group": group}
+    msg["From"] = email.utils.formataddr((sender, address_for(group, domain, "request")))
     msg["To"] = to
     msg["Subject"] = " ".join(first[len("Subject:"):].split())
     msg["Date"] = email.utils.formatdate(localtime=False)
@@ -74,6 +76,7 @@ def render_notice(folder: Path, template: str, *, group: str, domain: str, to: s
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(body.lstrip("\n"), charset="utf-8")
+    msg["Content-Language"] = language  # after set_content, which clears every Content-* header
     for f in files:
         _attach(msg, f)
     # SMTP lines end in CRLF, and smtplib sends bytes as they are: a bare-LF notice would reach
@@ -101,15 +104,17 @@ def web_link(session: Session, config: Config, kind: str, token: Token) -> Optio
 
 
 def notify(session: Session, config: Config, group: Group, to: str, key: str, template: str,
-           **context: Any) -> None:
-    """Queue one mail from `template` to `to`. `key` makes queuing it twice a no-op."""
+           declared: Optional[str] = None, **context: Any) -> None:
+    """Queue one mail from `template` to `to`, in their language (`declared`: the one their own
+    mail declared, for someone who is not a member). `key` makes queuing it twice a no-op."""
     payload = render_notice(config.templates, template, group=group.name, domain=config.server.domain,
-                            to=to, title=group.title, **context)
+                            to=to, title=group.title,
+                            language=reader_language(session, config, group, to, declared), **context)
     queue_notice(session, group.id, key, to, payload)
 
 
 def answer(session: Session, config: Config, group: Group, to: str, key: str, template: str,
-           **context: Any) -> bool:
+           declared: Optional[str] = None, **context: Any) -> bool:
     """Like `notify`, for mail that answers mail from (or naming) `to`; False when `to` already had
     `limits.replies_per_day` answers in the last day, and this one is dropped."""
     since = utcnow() - timedelta(days=1)
@@ -119,5 +124,5 @@ def answer(session: Session, config: Config, group: Group, to: str, key: str, te
         log.warning("not answering %s in %s (%s): %d answers in the last day already",
                     to, group.name, template, count)
         return False
-    notify(session, config, group, to, ANSWER + key, template, **context)
+    notify(session, config, group, to, ANSWER + key, template, declared, **context)
     return True

@@ -11,9 +11,11 @@ from sqlmodel import Session, col, select
 
 from mailhub.attachments import AttachedFile, Unreadable, file_at, read_ref, size_text
 from mailhub.bounces import enable
-from mailhub.commands import Command, clean_text, parse_commands, read_verdict
+from mailhub.commands import Command, argument, clean_text, parse_commands, read_verdict
 from mailhub.config import Config
+from mailhub.digest_jobs import member_zone
 from mailhub.fanout import Roster
+from mailhub.i18n.languages import NAMES, SHIPPED, UnknownLanguage, choose, read_language
 from mailhub.membership import (FOR_THE_GROUP, NAME_LIMIT, admit, confirm, expired, find_token, leave_now, member_of,
                                 renew_approval, request_join, request_leave, set_delivery)
 from mailhub.models import PROFILE_FIELDS, TRUSTED, Group, Member, Message, Token, Topic, TopicPref
@@ -21,6 +23,7 @@ from mailhub.moderation import decide_held, deciders, renew_notice
 from mailhub.names import author_name
 from mailhub.notices import answer
 from mailhub.parse import Parsed
+from mailhub.policy import explain
 from mailhub.router import address_for, answers_digest
 from mailhub.schedule import ScheduleError, read_zone
 from mailhub.search import search_topics
@@ -68,9 +71,13 @@ class Request:
     def topic_address(self, topic: Topic) -> str:
         return address_for(self.group.name, self.config.server.domain, token=topic.key)
 
+    def language_of(self, member: Member) -> str:
+        return choose(member.language, None, self.group.language, self.config.server.language)
+
     def tell(self, results: list[Result], show_help: bool = False) -> None:
         answer(self.session, self.config, self.group, self.sender, self.key("results"), "results.txt",
-               in_reply_to=self.message.message_id, results=results,
+               self.mail.language, in_reply_to=self.message.message_id, results=results,
+               languages=[(code, NAMES[code]) for code in SHIPPED],
                show_help=show_help, files=[f for r in results for f in r.files])
 
 
@@ -78,7 +85,7 @@ class Request:
 
 def _join(req: Request, cmd: Command) -> Result:
     return Result(cmd.line, request_join(req.session, req.config, req.group, req.sender, req.mail.from_name,
-                                         req.key("confirm"), req.message.message_id))
+                                         req.key("confirm"), req.message.message_id, req.mail.language))
 
 
 def _leave(req: Request, cmd: Command) -> Result:
@@ -88,7 +95,7 @@ def _leave(req: Request, cmd: Command) -> Result:
 
 def _confirm(req: Request, cmd: Command) -> Result:
     if not cmd.args:
-        return Result(cmd.line, "bad_argument", {"expected": "confirm TOKEN"})
+        return Result(cmd.line, "bad_argument", {"usage": "confirm"})
     return settle(req, cmd.args[0], cmd.line)
 
 
@@ -97,17 +104,17 @@ _DELIVERY = {("each",): "each", ("nomail",): "none", ("digest", "daily"): "daily
 
 
 def _delivery(req: Request, cmd: Command, member: Member) -> Result:
-    delivery = _DELIVERY.get((cmd.name, cmd.args[0].lower()) if cmd.name == "digest" and cmd.args else (cmd.name,))
+    delivery = _DELIVERY.get((cmd.name, argument(cmd.args[0])) if cmd.name == "digest" and cmd.args else (cmd.name,))
     if delivery is None:
-        return Result(cmd.line, "bad_argument", {"expected": "digest daily, digest weekly or digest off"})
+        return Result(cmd.line, "bad_argument", {"usage": "digest"})
     set_delivery(req.session, member, delivery)
     return Result(cmd.line, "delivery_set", {"delivery": delivery})
 
 
 def _plain(req: Request, cmd: Command, member: Member) -> Result:
-    choice = cmd.args[0].lower() if cmd.args else ""
+    choice = argument(cmd.args[0]) if cmd.args else ""
     if choice not in ("on", "off"):
-        return Result(cmd.line, "bad_argument", {"expected": "plain on or plain off"})
+        return Result(cmd.line, "bad_argument", {"usage": "plain"})
     member.plain = choice == "on"
     req.session.add(member)
     return Result(cmd.line, "plain_set", {"plain": member.plain})
@@ -119,9 +126,9 @@ def _profile(req: Request, cmd: Command, member: Member) -> Result:
     if not cmd.args:
         return Result(cmd.line, "profile", shown())
     what, _, text = cmd.rest.partition(" ")
-    what = {"organization": "organisation", "org": "organisation"}.get(what.lower(), what.lower())
+    what = {"organization": "organisation", "org": "organisation"}.get(what.lower(), argument(what))
     if what not in PROFILE_FIELDS:
-        return Result(cmd.line, "bad_argument", {"expected": "profile name|organisation|country|bio TEXT"})
+        return Result(cmd.line, "bad_argument", {"usage": "profile"})
     setattr(member, what, clean_text(text, PROFILE_LIMITS[what]))
     req.session.add(member)
     return Result(cmd.line, "profile_set", shown())
@@ -129,13 +136,26 @@ def _profile(req: Request, cmd: Command, member: Member) -> Result:
 
 def _timezone(req: Request, cmd: Command, member: Member) -> Result:
     if not cmd.args:
-        return Result(cmd.line, "bad_argument", {"expected": "timezone Africa/Nairobi (or another zone name)"})
+        return Result(cmd.line, "bad_argument", {"usage": "timezone"})
     try:
         member.timezone = read_zone(cmd.args[0]).key
     except ScheduleError:
         return Result(cmd.line, "unknown_zone", {"zone": cmd.args[0]})
     req.session.add(member)
     return Result(cmd.line, "timezone_set", {"zone": member.timezone})
+
+
+def _language(req: Request, cmd: Command, member: Member) -> Result:
+    """`language fr` (or `langue français`, …): the member's own language from now on, this
+    answer included."""
+    if not cmd.args:
+        return Result(cmd.line, "language", {"language": req.language_of(member)})
+    try:
+        member.language = read_language(cmd.rest)
+    except UnknownLanguage:
+        return Result(cmd.line, "unknown_language", {"language": cmd.rest})
+    req.session.add(member)
+    return Result(cmd.line, "language_set", {"language": member.language})
 
 
 def _who(req: Request, cmd: Command, member: Member) -> Result:
@@ -148,7 +168,7 @@ def _who(req: Request, cmd: Command, member: Member) -> Result:
 
 def _topic_rows(req: Request, topics: list[Topic]) -> list[dict[str, Any]]:
     return [{"subject": t.subject, "key": t.key, "address": req.topic_address(t), "messages": t.message_count,
-             "last": t.last_message_at.strftime("%Y-%m-%d")} for t in topics]
+             "last": t.last_message_at} for t in topics]
 
 
 def _topics(req: Request, cmd: Command, member: Member) -> Result:
@@ -159,7 +179,7 @@ def _topics(req: Request, cmd: Command, member: Member) -> Result:
 
 def _search(req: Request, cmd: Command, member: Member) -> Result:
     if not cmd.rest:
-        return Result(cmd.line, "bad_argument", {"expected": "search WORDS"})
+        return Result(cmd.line, "bad_argument", {"usage": "search"})
     found = search_topics(req.session, req.group.id, cmd.rest, FOUND_TOPICS)
     topics = {t.id: t for t in req.session.exec(select(Topic).where(col(Topic.id).in_([t for t, _ in found])))}
     return Result(cmd.line, "found", {"words": cmd.rest, "topics": _topic_rows(req, [topics[t] for t, _ in found])})
@@ -181,8 +201,7 @@ def _get_attachment(req: Request, cmd: Command) -> Result:
     that was published: a held or rejected post's files stay with the moderators."""
     ref = read_ref(cmd.args[1]) if len(cmd.args) == 2 else None
     if ref is None:
-        return Result(cmd.line, "bad_argument", {"expected": "get attachment ID (the ID is in the line "
-                                                             "that names the attachment, like 412.3)"})
+        return Result(cmd.line, "bad_argument", {"usage": "get_attachment"})
     message = req.session.get(Message, ref[0])
     try:
         found = file_at(message.raw, ref[1]) if message is not None and message.group_id == req.group.id \
@@ -191,12 +210,12 @@ def _get_attachment(req: Request, cmd: Command) -> Result:
         return Result(cmd.line, "unreadable_attachment", {"ref": cmd.args[1]})
     if found is None:
         return Result(cmd.line, "no_such_attachment", {"ref": cmd.args[1]})
-    return Result(cmd.line, "attachment", {"filename": found.filename or "unnamed", "size": size_text(len(found.data))},
+    return Result(cmd.line, "attachment", {"filename": found.filename, "size": size_text(len(found.data))},
                   files=(found,))
 
 
 def _get(req: Request, cmd: Command, member: Member) -> Result:
-    if cmd.args and cmd.args[0].lower() in ("attachment", "file"):
+    if cmd.args and argument(cmd.args[0]) in ("attachment", "file"):
         return _get_attachment(req, cmd)
     topic = _topic_named(req, cmd.args[0]) if cmd.args else None
     if topic is None:
@@ -204,9 +223,10 @@ def _get(req: Request, cmd: Command, member: Member) -> Result:
     messages = req.session.exec(select(Message).where(Message.topic_id == topic.id, Message.state == "posted")
                                 .order_by(col(Message.received_at).desc(), col(Message.id).desc())
                                 .limit(TOPIC_MAIL_MESSAGES)).all()
-    shown = [{"author": author_name(m.from_name, "", m.from_addr), "when": m.received_at.strftime("%Y-%m-%d %H:%M UTC"),
+    shown = [{"author": author_name(m.from_name, "", m.from_addr), "when": m.received_at,
               "text": m.new_text or m.body_text, "attachments": _attachment_rows(m)} for m in reversed(messages)]
-    return Result(cmd.line, "topic", {"topic": _topic_rows(req, [topic])[0], "messages": shown,
+    zone = read_zone(member_zone(req.config, req.group, member.timezone))  # the reader's, as digests show times
+    return Result(cmd.line, "topic", {"topic": _topic_rows(req, [topic])[0], "messages": shown, "zone": zone,
                                       "left_out": max(topic.message_count - len(shown), 0)})
 
 
@@ -229,7 +249,7 @@ OPEN: dict[str, Callable[[Request, Command], Result]] = {
 MEMBERS_ONLY: dict[str, Callable[[Request, Command, Member], Result]] = {
     "each": _delivery, "digest": _delivery, "nomail": _delivery, "plain": _plain, "profile": _profile,
     "who": _who, "topics": _topics, "get": _get, "search": _search, "mute": _mute_follow, "follow": _mute_follow,
-    "timezone": _timezone,
+    "timezone": _timezone, "language": _language,
 }
 
 
@@ -264,7 +284,7 @@ def _verdict_on(req: Request, token: Token, line: str) -> Result:
         req.session.delete(token)
         return Result(line, "not_held")
     if held is not None and held.state != "held":
-        return Result(line, "not_held", {"decided": held.reason})
+        return Result(line, "not_held", {"decided": held.reason, "why": explain(held.reason)})
     if expired(token):
         key = req.key(f"renewed:{token.id}")
         if held is not None:
@@ -285,10 +305,11 @@ def _verdict_on(req: Request, token: Token, line: str) -> Result:
                                             Token.email == token.email))
     if verdict.action == "approve":
         if member_of(req.session, req.group, token.email) is None:
-            admit(req.session, req.config, req.group, token.email, token.name, req.key(f"welcome:{token.id}"))
+            admit(req.session, req.config, req.group, token.email, token.name, req.key(f"welcome:{token.id}"),
+                  token.language)
         return Result(line, "join_approved", {"email": token.email})
     answer(req.session, req.config, req.group, token.email, req.key(f"refused:{token.id}"), "join_refused.txt",
-           reason=verdict.reason)
+           token.language, reason=verdict.reason)
     return Result(line, "join_refused", {"email": token.email})
 
 
@@ -319,7 +340,7 @@ def settle(req: Request, text: str, line: str = "") -> Result:
 
 def on_join_address(req: Request) -> str:
     result = Result("join", request_join(req.session, req.config, req.group, req.sender, req.mail.from_name,
-                                         req.key("confirm"), req.message.message_id))
+                                         req.key("confirm"), req.message.message_id, req.mail.language))
     if result.code != "join_confirm_sent":
         req.tell([result])
     return result.code

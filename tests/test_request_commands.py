@@ -97,9 +97,9 @@ def test_profile_is_set_and_shown_without_control_characters(group, sink):
 def test_who_is_for_moderators_unless_the_group_allows_members(group, sink):
     assert "Only the group's owners and moderators" in ask(group, sink, "bea@example.com", "who")
     text = ask(group, sink, "mod@example.com", "who")
-    assert "3 member(s)" in text and "ann@example.com" in text and "mod@example.com - moderator" in text
+    assert "3 members:" in text and "ann@example.com" in text and "mod@example.com - moderator" in text
     group.cli("group", "set", "mentors", "--who", "members")
-    assert "3 member(s)" in ask(group, sink, "bea@example.com", "who")
+    assert "3 members:" in ask(group, sink, "bea@example.com", "who")
 
 
 def test_non_members_cannot_read_the_archive(group, sink):
