@@ -16,10 +16,12 @@ from sqlmodel import Session, col, select
 
 from mailhub.config import BouncesConfig, Config
 from mailhub.db import writing
+from mailhub.digest_jobs import member_zone
 from mailhub.logs import event
 from mailhub.membership import make_token, owners, remove_member, token_address
 from mailhub.models import Group, Member, Message, utcnow
 from mailhub.notices import notify
+from mailhub.schedule import read_zone
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +170,9 @@ def bounce_round(engine: Engine, config: Config, now: Optional[datetime] = None)
                 follow_up(session, config, group, member, now)
             recent = [m for m in stopped if m.disabled_at is not None and now - m.disabled_at < DAY]
             if recent:
+                members = [{"email": m.email, "score": m.bounce_score, "since": m.disabled_at} for m in recent]
                 for owner in owners(session, group):
                     notify(session, config, group, owner.email,
                            f"bounce-summary:{group.id}:{owner.id}:{now:%Y-%m-%d}", "bounce_summary.txt",
-                           members=[{"email": m.email, "score": m.bounce_score,
-                                     "since": f"{m.disabled_at:%Y-%m-%d %H:%M} UTC"} for m in recent])
+                           members=members, zone=read_zone(member_zone(config, group, owner.timezone)))
         session.commit()

@@ -6,7 +6,7 @@ because nobody looked in time loses it without a word. `mailhub held list` shows
 moderator who answers an expired notice gets a fresh one."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from sqlmodel import Session, col, select
 
@@ -18,6 +18,7 @@ from mailhub.membership import expired, make_token, token_address
 from mailhub.models import TRUSTED, Group, Member, Message, Token, utcnow
 from mailhub.notices import answer, notify, web_link
 from mailhub.parse import parse_message
+from mailhub.policy import because, explain
 from mailhub.publish import publish
 
 EXCERPT = 4000  # characters of a held post shown to moderators: enough to judge, small on a phone
@@ -49,7 +50,12 @@ def hold(session: Session, config: Config, group: Group, message: Message, reaso
     if message.from_addr:
         answer(session, config, group, message.from_addr,
                f"awaiting:{group.id}:{message.from_addr}:{utcnow().date()}", "awaiting.txt",
-               in_reply_to=message.message_id, subject=message.subject)
+               _declared(message), in_reply_to=message.message_id, subject=message.subject)
+
+
+def _declared(message: Message) -> Optional[str]:
+    """The language the sender's mail declared: what they read if they are not a member."""
+    return parse_message(message.raw).language
 
 
 def _moderate_token(session: Session, config: Config, group: Group, message: Message) -> Token:
@@ -61,6 +67,7 @@ def _notice(session: Session, config: Config, group: Group, message: Message, to
     """What held.txt needs."""
     text = message.new_text or message.body_text
     return {"reply_to": token_address(config, group, token), "message": message, "reason": message.reason,
+            "why": explain(message.reason),
             "text": text[:EXCERPT], "cut": len(text) > EXCERPT, "renewed": renewed,
             "days": f"{config.limits.hold_days:g}", "link": web_link(session, config, links.MODERATE, token)}
 
@@ -76,9 +83,16 @@ def renew_notice(session: Session, config: Config, group: Group, message: Messag
 
 
 def tell_rejected(session: Session, config: Config, group: Group, message: Message, reason: str) -> None:
+    """Tell the sender the post policy refused their post, for `reason` (said in their language)."""
+    _tell_sender(session, config, group, message, reason, explain(reason))
+
+
+def _tell_sender(session: Session, config: Config, group: Group, message: Message, reason: str,
+                 why: dict[str, str]) -> None:
     if message.from_addr:
         answer(session, config, group, message.from_addr, f"rejected:{message.id}", "rejected.txt",
-               in_reply_to=message.message_id, subject=message.subject, reason=reason)
+               _declared(message), in_reply_to=message.message_id, subject=message.subject, reason=reason,
+               why=why)
 
 
 def decide_held(session: Session, config: Config, message: Message, verdict: Verdict, by: str) -> str:
@@ -91,14 +105,14 @@ def decide_held(session: Session, config: Config, message: Message, verdict: Ver
         return "not_held"
     if verdict.action == "approve":
         publish(session, config, group, message, parse_message(message.raw), Rosters().get(session, group.id))
-        message.reason = f"approved by {by}"
+        message.reason = because("approved_by", by=by)
         outcome = "approved"
     elif verdict.action == "reject":
-        message.state, message.reason = "rejected", verdict.reason or f"rejected by {by}"
-        tell_rejected(session, config, group, message, verdict.reason)
+        message.state, message.reason = "rejected", verdict.reason or because("rejected_by", by=by)
+        _tell_sender(session, config, group, message, verdict.reason, {})  # a moderator's words, as written
         outcome = "rejected"
     else:
-        message.state, message.reason = "discarded", f"discarded by {by}"
+        message.state, message.reason = "discarded", because("discarded_by", by=by)
         outcome = "discarded"
     session.add(message)
     return outcome

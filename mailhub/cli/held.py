@@ -41,10 +41,11 @@ def _decide(message_id: int, action: Literal["approve", "reject", "discard"], co
     from mailhub.commands import Verdict
     from mailhub.models import Outbox
     from mailhub.moderation import decide_held
+    from mailhub.policy import BY_CLI
 
     with opened(config) as (cfg, session):
         message = _held(session, message_id)
-        decide_held(session, cfg, message, Verdict(action, reason), "the command line")
+        decide_held(session, cfg, message, Verdict(action, reason), BY_CLI)
         session.commit()
         queued = session.exec(select(func.count()).select_from(Outbox)
                               .where(Outbox.message_pk == message.id, Outbox.kind == "copy")).one()
