@@ -109,7 +109,7 @@ def main() -> None:
             ids = list(s.exec(select(Outbox.id).where(Outbox.kind == "digest")).all())
             for at in range(0, len(ids), config.delivery.batch_size):
                 rows = s.exec(select(Outbox).where(Outbox.id.in_(ids[at:at + config.delivery.batch_size]))).all()
-                members = recipients(s, {r.member_id for r in rows})
+                members = recipients(s, {r.member_id for r in rows}, config.server.language)
                 muted = muted_topics(s, set(members))
                 composer = Composer(s, config, Signer.from_config(config.dkim))
                 sizes.extend(len(composer.job(r, members, muted).data) for r in rows)

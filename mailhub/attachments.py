@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from mailhub.body import Attachment, extract_body
+from mailhub.i18n.languages import DEFAULT
 from mailhub.notices import render
 
 _REF = re.compile(r"^(\d{1,12})\.(\d{1,6})$")
@@ -51,6 +52,7 @@ def read_size(text: str) -> int:
 
 
 def size_text(size: int) -> str:
+    """A size for the command line and logs (attachment_line.txt writes one in the reader's language)."""
     if size < 1024:
         return f"{size} bytes"
     if size < 1024 * 1024:
@@ -58,10 +60,12 @@ def size_text(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def attachment_line(attachment: Attachment, templates: Path, ref: str = "", request_address: str = "") -> str:
-    """The line that stands for an attachment left out of a copy; with `ref`, it says how to get it."""
-    return render(templates, "attachment_line.txt", filename=attachment.filename,
-                  content_type=attachment.content_type, size=size_text(attachment.size), ref=ref,
+def attachment_line(attachment: Attachment, templates: Path, ref: str = "", request_address: str = "",
+                    language: str = DEFAULT) -> str:
+    """The line, in `language`, that stands for an attachment left out of a copy; with `ref`, it
+    says how to get it."""
+    return render(templates, "attachment_line.txt", language, filename=attachment.filename,
+                  content_type=attachment.content_type, size=attachment.size, ref=ref,
                   request_address=request_address).strip()
 
 

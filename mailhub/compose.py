@@ -1,6 +1,7 @@
-"""Build the list copy of a stored message. The shared part is built once per message (and once
-more, text-only, for members who asked for plain copies); each recipient only adds their own
-List-Unsubscribe lines (and DKIM signature, see signing.py) and envelope sender."""
+"""Build the list copy of a stored message. The shared part is built once per message and
+language of its footer (and once more, text-only, for members who asked for plain copies); each
+recipient only adds their own List-Unsubscribe lines (and DKIM signature, see signing.py) and
+envelope sender."""
 from __future__ import annotations
 
 import email
@@ -20,6 +21,7 @@ from typing import Optional
 
 from mailhub.attachments import attachment_line, attachment_ref, matching_part
 from mailhub.body import Attachment, extract_body, read_headers
+from mailhub.i18n.languages import DEFAULT
 from mailhub.names import author_name
 from mailhub.notices import render
 from mailhub.parse import decode_header, header_message_id
@@ -148,19 +150,20 @@ def _request_address(info: ListInfo) -> str:
     return address_for(info.name, info.domain, "request")
 
 
-def _line_for(attachment: Attachment, info: ListInfo, templates: Path) -> str:
+def _line_for(attachment: Attachment, info: ListInfo, templates: Path, language: str) -> str:
     ref = attachment_ref(info.number, attachment) if info.number is not None and attachment.part >= 0 else ""
-    return attachment_line(attachment, templates, ref, _request_address(info))
+    return attachment_line(attachment, templates, ref, _request_address(info), language)
 
 
-def plain_text(raw: bytes, info: ListInfo, templates: Path) -> str:
-    """The readable text of a post (HTML made text), each attachment replaced by a line naming it."""
+def plain_text(raw: bytes, info: ListInfo, templates: Path, language: str = DEFAULT) -> str:
+    """The readable text of a post (HTML made text), each attachment replaced by a line naming it
+    in `language`."""
     text, attachments = extract_body(raw)
-    lines = [_line_for(a, info, templates) for a in attachments]
+    lines = [_line_for(a, info, templates, language) for a in attachments]
     return "\n\n".join(part for part in (text.rstrip("\n"), "\n".join(lines)) if part)
 
 
-def _leave_out_large(msg: EmailMessage, raw: bytes, info: ListInfo, templates: Path) -> None:
+def _leave_out_large(msg: EmailMessage, raw: bytes, info: ListInfo, templates: Path, language: str) -> None:
     """Replace each attachment over the group's size limit by a text part with its line."""
     if info.max_attachment_size is None or len(raw) <= info.max_attachment_size:
         return  # no part decodes to more bytes than the whole mail has
@@ -174,7 +177,7 @@ def _leave_out_large(msg: EmailMessage, raw: bytes, info: ListInfo, templates: P
         had_version = "MIME-Version" in part
         for name in _BODY_HEADERS:
             del part[name]
-        line = _line_for(attachment, info, templates) + "\n"
+        line = _line_for(attachment, info, templates, language) + "\n"
         part.set_payload(line, charset=_text_charset(line, ""))
         if not had_version and part is not msg:
             del part["MIME-Version"]
@@ -246,35 +249,37 @@ def _list_headers(msg: EmailMessage, info: ListInfo, author: tuple[str, str], su
     msg["Precedence"] = "list"
 
 
-def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False) -> CopyTemplate:
-    """The copy every member gets; with `plain`, the text-only one (no HTML part, attachments
-    named instead of sent) with the same headers and footer. Attachments over the group's size limit
-    are named instead of sent in both. Never raises on bad mail: see `_body_unchanged`."""
+def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False,
+               language: str = DEFAULT) -> CopyTemplate:
+    """The copy members who read `language` get; with `plain`, the text-only one (no HTML part,
+    attachments named instead of sent) with the same headers and footer. Attachments over the
+    group's size limit are named instead of sent in both. The footer and those names are in
+    `language`; the author's text is as they wrote it. Never raises on bad mail: see `_body_unchanged`."""
     # Names and subject from the decoded header block: the email package shows 8-bit (RFC 6532)
     # headers as replacement characters.
     headers = read_headers(raw)
     display, author_addr = email.utils.parseaddr(str(headers.get("From") or ""))
     author = (author_name(decode_header(display), info.author_name, author_addr), author_addr)
     subject = decode_header(headers.get("Subject"))
-    footer = render(templates, "footer.txt", group=info.name, author=author[0],
+    footer = render(templates, "footer.txt", language, group=info.name, author=author[0],
                     author_address=author_addr, post_address=address_for(info.name, info.domain),
                     leave_address=address_for(info.name, info.domain, "leave"))
     try:
         if plain:  # the body is replaced whole, so only the header block needs parsing
             msg = BytesHeaderParser(policy=compat32).parsebytes(raw)
             _list_headers(msg, info, author, subject)
-            _make_plain(msg, plain_text(raw, info, templates), footer)
+            _make_plain(msg, plain_text(raw, info, templates, language), footer)
         else:
             # Parsing is inside: the email package recurses once per nesting level, and mail with
             # hundreds of attached messages inside one another raises RecursionError here.
             msg = email.message_from_bytes(raw, policy=compat32)
             _list_headers(msg, info, author, subject)
-            _leave_out_large(msg, raw, info, templates)
+            _leave_out_large(msg, raw, info, templates, language)
             _add_footer(msg, footer)
         return _split(_sendable(msg, info))
     except Exception as exc:  # noqa: BLE001 - broken MIME: send the original body untouched
         log.warning("could not add footer, sending body unchanged: %s", exc)
-        return _body_unchanged(raw, info, author, subject, templates, footer)
+        return _body_unchanged(raw, info, author, subject, templates, footer, language)
 
 
 def _sendable(msg: EmailMessage, info: ListInfo) -> bytes:
@@ -288,7 +293,7 @@ def _sendable(msg: EmailMessage, info: ListInfo) -> bytes:
 
 
 def _body_unchanged(raw: bytes, info: ListInfo, author: tuple[str, str], subject: str, templates: Path,
-                    footer: str) -> CopyTemplate:
+                    footer: str, language: str) -> CopyTemplate:
     """The list headers over the body exactly as it came. Reads the header block only, so this
     works on any mail the full parse failed on. A body with a line too long to send is
     re-encoded whole when it is one part; a multipart cannot be without reading its parts, so
@@ -298,7 +303,7 @@ def _body_unchanged(raw: bytes, info: ListInfo, author: tuple[str, str], subject
     body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")[2]
     if has_long_line(body):
         if msg.get_content_maintype() in ("multipart", "message"):
-            _make_plain(msg, plain_text(raw, info, templates), footer)
+            _make_plain(msg, plain_text(raw, info, templates, language), footer)
         return _split(_sendable(msg, info))
     shorten(msg, info.message_id)  # the header block: the body's lines fit
     # Header by header, not through the generator: for a multipart it would write boundary lines

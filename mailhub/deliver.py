@@ -23,6 +23,7 @@ from mailhub.leases import claim
 from mailhub.logs import event
 from mailhub.digest import Prepared, Reader, prepare
 from mailhub.digest import compose as compose_digest
+from mailhub.i18n.languages import DEFAULT, choose
 from mailhub.models import DigestIssue, Group, Member, Message, Outbox, Topic, TopicPref, utcnow
 from mailhub.router import address_for
 from mailhub.signing import Signer
@@ -73,13 +74,15 @@ def next_attempt(delivery: DeliveryConfig, attempts: int, created_at: datetime,
     return now + timedelta(seconds=delay)
 
 
-def recipients(session: Session, member_ids: set[int]) -> dict[int, Reader]:
-    """What composing each member's copy or digest needs to know about them, in one query."""
+def recipients(session: Session, member_ids: set[int], site_language: str) -> dict[int, Reader]:
+    """What composing each member's copy or digest needs to know about them, in one query: with
+    the language they read (their own, else their group's, else `site_language`, config.toml's)."""
     if not member_ids:
         return {}
-    rows = session.exec(select(Member.id, Member.email, Member.name, Member.role, Member.token, Member.plain)
-                        .where(col(Member.id).in_(member_ids)))
-    return {row[0]: Reader(*row) for row in rows}
+    rows = session.exec(select(Member.id, Member.email, Member.name, Member.role, Member.token, Member.plain,
+                               Member.language, Group.language)
+                        .join(Group, col(Group.id) == Member.group_id).where(col(Member.id).in_(member_ids)))
+    return {row[0]: Reader(*row[:6], choose(row[6], None, row[7], site_language)) for row in rows}
 
 
 def muted_topics(session: Session, member_ids: set[int]) -> dict[int, frozenset[int]]:
@@ -93,14 +96,15 @@ def muted_topics(session: Session, member_ids: set[int]) -> dict[int, frozenset[
 
 
 class Composer:
-    """Builds the bytes of each row; the shared part of a list copy is built once per message and
-    variant (the text-only one only when some recipient asked for it). `secret`: the key of web
-    links (links.py); read once per batch when not given and [web] is on (the service made it at start)."""
+    """Builds the bytes of each row; the shared part of a list copy is built once per message,
+    variant (the text-only one only when some recipient asked for it) and language of its footer.
+    `secret`: the key of web links (links.py); read once per batch when not given and [web] is on
+    (the service made it at start)."""
 
     def __init__(self, session: Session, config: Config, signer: Optional[Signer] = None,
                  secret: Optional[bytes] = None) -> None:
         self.session, self.config, self.signer, self._secret = session, config, signer, secret
-        self._copies: dict[tuple[int, bool], CopyTemplate] = {}
+        self._copies: dict[tuple[int, bool, str], CopyTemplate] = {}
         self._groups: dict[int, Group] = {}
         self._issues: dict[int, tuple[DigestIssue, Prepared]] = {}
 
@@ -112,8 +116,9 @@ class Composer:
             self._groups[group_id] = group
         return self._groups[group_id]
 
-    def copy(self, message_pk: int, plain: bool = False) -> CopyTemplate:
-        if (message_pk, plain) not in self._copies:
+    def copy(self, message_pk: int, plain: bool = False, language: str = DEFAULT) -> CopyTemplate:
+        key = (message_pk, plain, language)
+        if key not in self._copies:
             message = self.session.get(Message, message_pk)
             if message is None:
                 raise LookupError(f"message {message_pk} no longer exists")
@@ -124,11 +129,11 @@ class Composer:
                             topic_key=topic.key if topic else None, message_id=message.message_id,
                             number=message.id, max_attachment_size=group.max_attachment_size,
                             received_at=message.received_at, author_name=message.from_name)
-            copy = build_copy(message.raw, info, self.config.templates, plain)
-            if self.signer is not None:  # the body is every recipient's: hashed once, not per copy
+            copy = build_copy(message.raw, info, self.config.templates, plain, language)
+            if self.signer is not None:  # the body is every such recipient's: hashed once, not per copy
                 copy = replace(copy, body_hash=self.signer.body_hash(copy.body.removeprefix(b"\r\n")))
-            self._copies[message_pk, plain] = copy
-        return self._copies[message_pk, plain]
+            self._copies[key] = copy
+        return self._copies[key]
 
     def issue(self, issue_id: int) -> tuple[DigestIssue, Prepared]:
         """A digest's shared body, encoded once for every reader of it in this batch."""
@@ -154,8 +159,10 @@ class Composer:
             return job
         body_hash = None
         if row.kind == "copy" and row.message_pk is not None and row.member_id is not None:
-            # Its body is its message's, hashed once for all recipients; any other mail is one reader's.
-            body_hash = self.copy(row.message_pk, members[row.member_id].plain).body_hash
+            # Its body is its message's with a footer in the reader's language, hashed once for all
+            # recipients of that variant and language; any other mail is one reader's.
+            reader = members[row.member_id]
+            body_hash = self.copy(row.message_pk, reader.plain, reader.language).body_hash
         return replace(job, data=self.signer.sign(job.data, body_hash))
 
     def _raw(self, row: Outbox) -> bytes:
@@ -176,7 +183,7 @@ class Composer:
             member = members.get(row.member_id) if row.member_id is not None else None
             if row.message_pk is None or member is None:
                 raise LookupError("the member has left the group")
-            copy = self.copy(row.message_pk, member.plain)
+            copy = self.copy(row.message_pk, member.plain, member.language)
             data = copy.for_recipient(address_for(name, domain, "leave", member.token), self.unsubscribe_link(member))
             # VERP: a bounce names the member by token, whatever the bounce text says.
             return Job(row.id, address_for(name, domain, "bounces", member.token), row.recipient, data)
@@ -258,7 +265,8 @@ class Deliverer:
             if not ids:
                 return 0
             rows = session.exec(select(Outbox).where(col(Outbox.id).in_(ids))).all()
-            members = recipients(session, {r.member_id for r in rows if r.member_id is not None})
+            members = recipients(session, {r.member_id for r in rows if r.member_id is not None},
+                                 self.config.server.language)
             muted = muted_topics(session, {r.member_id for r in rows if r.kind == "digest" and r.member_id})
             composer = Composer(session, self.config, self.signer)
             jobs, broken = [], []

@@ -1,6 +1,7 @@
 """A digest: what a group did in one period. `gather` reads the period's activity, `render`
-turns it into the shared body (once per group, period and time zone, however many readers
-share it), and `compose` assembles one reader's mail from it at send time."""
+turns it into the shared body (once per group, period, time zone and language, however many
+readers share it), and `compose` assembles one reader's mail from it at send time, in the
+language of that body."""
 from __future__ import annotations
 
 import base64
@@ -9,18 +10,17 @@ import email.utils
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import jinja2
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from mailhub.compose import header_value, unsubscribe_headers
 from mailhub.config import DigestConfig
+from mailhub.i18n import catalogs
+from mailhub.i18n.languages import DEFAULT
 from mailhub.membership import NAME_LIMIT
 from mailhub.models import HELPERS, Group, Member, Message, Topic
 from mailhub.names import author_name
@@ -31,14 +31,12 @@ from mailhub.wire import qp_is_smaller, short_lines
 # Section order: people who can help see the unanswered topics first, everyone else the news.
 SECTIONS_FOR_HELPERS = ("unanswered", "new", "active", "members", "overflow")
 SECTIONS_FOR_READERS = ("new", "active", "unanswered", "members", "overflow")
-HEADINGS = {"unanswered": "Unanswered — can you help?", "new": "New topics", "active": "Active topics",
-            "members": "New members", "overflow": "More topics"}
 UNANSWERED_DAYS = 14  # an unanswered topic older than this is no longer asked about
 
 
 class Post(NamedTuple):
     author: str
-    when: str  # local time, as shown
+    when: datetime  # shown in the reader's time zone and language
     excerpt: str
 
 
@@ -48,11 +46,10 @@ class TopicActivity:
     key: str
     subject: str
     started_by: str
-    started: str  # local time, as shown
     total: int  # messages in the topic, old ones included
     posts: tuple[Post, ...]  # the ones new in this period, oldest first
     new: bool  # started in this period
-    first: datetime  # the topic's first published message
+    first: datetime  # the topic's first published message: when it was started
     last: datetime  # its latest new one
 
 
@@ -87,15 +84,11 @@ def excerpt(text: str, limit: int) -> str:
     return cut.rstrip(".,;:") + " …"
 
 
-def local_time(moment: datetime, zone: ZoneInfo) -> str:
-    return moment.astimezone(zone).strftime("%a %d %b %H:%M")
-
-
-def gather(session: Session, group: Group, start: datetime, end: datetime, zone: ZoneInfo,
-           settings: DigestConfig) -> Activity:
+def gather(session: Session, group: Group, start: datetime, end: datetime, settings: DigestConfig) -> Activity:
     """The messages published in (start, end], their topics, the topics still unanswered at
     `end`, and the members who joined. Mail imported from an archive was news where it was first
-    published: it counts towards its topic (size, start) but is never shown as new."""
+    published: it counts towards its topic (size, start) but is never shown as new. Times stay
+    moments: `render` shows them in a language."""
     def author(name: str, address: str) -> str:
         return author_name(name, "", address)  # name: as processing stored it
 
@@ -108,7 +101,7 @@ def gather(session: Session, group: Group, start: datetime, end: datetime, zone:
     posts: dict[int, list[tuple[Post, datetime]]] = {}
     for topic_id, name, address, at, text in rows:
         posts.setdefault(topic_id, []).append(
-            (Post(author(name, address), local_time(at, zone), excerpt(text or "", settings.excerpt_chars)), at))
+            (Post(author(name, address), at, excerpt(text or "", settings.excerpt_chars)), at))
     topics = {t.id: t for t in session.exec(select(Topic).where(col(Topic.id).in_(list(posts))))}
     firsts = dict(session.exec(
         select(Message.topic_id, func.min(Message.posted_at)).where(col(Message.topic_id).in_(list(posts)),
@@ -118,8 +111,8 @@ def gather(session: Session, group: Group, start: datetime, end: datetime, zone:
 
     def activity(topic: Topic, shown: list[tuple[Post, datetime]], first: datetime) -> TopicActivity:
         by = starters.get(topic.id, ("", ""))
-        return TopicActivity(topic.id, topic.key, topic.subject, author(*by), local_time(first, zone),
-                             topic.message_count, tuple(p for p, _ in shown), first > start, first,
+        return TopicActivity(topic.id, topic.key, topic.subject, author(*by), topic.message_count,
+                             tuple(p for p, _ in shown), first > start, first,
                              max((at for _, at in shown), default=first))
 
     found = [activity(topics[t], shown, firsts.get(t) or shown[0][1])
@@ -131,7 +124,7 @@ def gather(session: Session, group: Group, start: datetime, end: datetime, zone:
         topic = session.get(Topic, topic_id)
         if topic is None:
             continue
-        shown = posts.get(topic_id) or [_only_post(session, topic_id, zone, settings)]
+        shown = posts.get(topic_id) or [_only_post(session, topic_id, settings)]
         unanswered.append(activity(topic, shown, first))
     found = [t for t in found if t.id not in unanswered_ids]
     new = sorted((t for t in found if t.new), key=lambda t: t.first)
@@ -171,34 +164,24 @@ def _unanswered(session: Session, group: Group, end: datetime,
     return [(t, at) for t, at in rows]
 
 
-def _only_post(session: Session, topic_id: int, zone: ZoneInfo, settings: DigestConfig) -> tuple[Post, datetime]:
+def _only_post(session: Session, topic_id: int, settings: DigestConfig) -> tuple[Post, datetime]:
     name, address, at, text = session.exec(
         select(Message.from_name, Message.from_addr, Message.posted_at, Message.new_text)
         .where(Message.topic_id == topic_id, Message.state == "posted")).one()
-    return Post(author_name(name, "", address), local_time(at, zone), excerpt(text, settings.excerpt_chars)), at
+    return Post(author_name(name, "", address), at, excerpt(text, settings.excerpt_chars)), at
 
 
 # ---- rendering the shared body -----------------------------------------------------------------
 
-@lru_cache(maxsize=8)
-def _environment(folder: Path, html: bool) -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                              autoescape=html)
+def macros(folder: Path, html: bool, language: str = DEFAULT) -> Any:
+    """The macros of templates/digest.txt or digest.html in `language`, callable from here."""
+    env = catalogs.environment(folder, language, html=html, lstrip=True)
+    return env.get_template("digest.html" if html else "digest.txt").module
 
 
-def macros(folder: Path, html: bool) -> Any:
-    """The macros of templates/digest.txt or digest.html, callable from here."""
-    return _environment(folder, html).get_template("digest.html" if html else "digest.txt").module
-
-
-def _links(group: str, domain: str, topic: TopicActivity) -> dict[str, str]:
-    request = address_for(group, domain, "request")
-    return {
-        "reply": f"mailto:{address_for(group, domain, token=topic.key)}?subject={quote('Re: ' + topic.subject)}",
-        "mute": f"mailto:{request}?subject={quote('mute ' + topic.key)}",
-        "get": f"mailto:{request}?subject={quote('get ' + topic.key)}",
-    }
+def language_of(info: dict[str, Any]) -> str:
+    """The language an issue was rendered in (issues stored before there was a choice: English)."""
+    return info.get("language") or DEFAULT
 
 
 Piece = tuple[Optional[int], str, str]  # topic id (None for headings and lists), text, html
@@ -246,12 +229,13 @@ class Rendered:
 
 
 def render(folder: Path, group: Group, domain: str, period: str, start: datetime, end: datetime,
-           zone: ZoneInfo, activity: Activity, settings: DigestConfig) -> Rendered:
-    """The shared body, kept within the text and HTML budgets: topics that do not fit are listed
-    by subject with how to get them."""
-    text, html = macros(folder, False), macros(folder, True)
-    info = {"group": group.name, "title": group.title, "domain": domain, "period": period,
-            "since": local_time(start, zone), "until": local_time(end, zone), "zone": zone.key,
+           zone: ZoneInfo, activity: Activity, settings: DigestConfig, language: str = DEFAULT) -> Rendered:
+    """The shared body in `language`, kept within the text and HTML budgets: topics that do not
+    fit are listed by subject with how to get them."""
+    text, html = macros(folder, False, language), macros(folder, True, language)
+    info = {"group": group.name, "title": group.title, "domain": domain, "period": period, "language": language,
+            "since": catalogs.local_time(start, zone, language), "until": catalogs.local_time(end, zone, language),
+            "zone": zone.key,
             "new_topics": activity.new_topics, "replies": activity.replies, "members": len(activity.members),
             "unanswered": len(activity.unanswered), "prefix": group.prefix,
             "post_address": address_for(group.name, domain), "request_address": address_for(group.name, domain,
@@ -262,7 +246,7 @@ def render(folder: Path, group: Group, domain: str, period: str, start: datetime
         return topic, *(_line_ended(str(getattr(m, name)(*args, info))) for m in (text, html))
 
     def heading(section: str) -> Piece:
-        return piece("heading", HEADINGS[section])
+        return piece("heading", section)
 
     summary = piece("summary")
     sections: dict[str, list[Piece]] = {}
@@ -270,8 +254,9 @@ def render(folder: Path, group: Group, domain: str, period: str, start: datetime
         sections["members"] = [heading("members"), piece("members", activity.members)]
     everything = [("unanswered", t) for t in activity.unanswered] + [("new" if t.new else "active", t)
                                                                      for t in activity.topics]
-    blocks = [piece("topic", t, _links(group.name, domain, t), topic=t.id) for _, t in everything]
-    lines = [piece("overflow_line", t, _links(group.name, domain, t), topic=t.id) for _, t in everything]
+    blocks = [piece("topic", t, address_for(group.name, domain, token=t.key), zone, topic=t.id)
+              for _, t in everything]
+    lines = [piece("overflow_line", t, topic=t.id) for _, t in everything]
     frame = _size(summary, *(p for s in sections.values() for p in s), piece("overflow_intro"),
                   piece("overflow_more", len(everything)),
                   *(heading(s) for s in ("unanswered", "new", "active", "overflow")))
@@ -300,6 +285,7 @@ class Reader(NamedTuple):
     role: str
     token: str
     plain: bool
+    language: str = DEFAULT  # theirs, else their group's, else the site's (deliver.recipients)
 
 
 def _ordered(summary: Any, sections: dict[str, list[Any]], role: str, muted: frozenset[int]) -> list[Any]:
@@ -314,8 +300,8 @@ def _line_ended(text: str) -> str:
 
 
 def _personal(folder: Path, info: dict[str, Any], reader: Reader, html: bool) -> tuple[str, str]:
-    """The reader's greeting and footer (with their own leave address)."""
-    m = macros(folder, html)
+    """The reader's greeting and footer (with their own leave address), in the issue's language."""
+    m = macros(folder, html, language_of(info))
     leave = address_for(info["group"], info["domain"], "leave", reader.token)
     return _line_ended(str(m.greeting(reader.name, info))), str(m.footer(leave, info))
 
@@ -383,12 +369,14 @@ def compose(folder: Path, issue_id: int, subject: str, prepared: Prepared, reade
     """The reader's digest as sent: text/plain first in multipart/alternative (text only for
     members who asked for plain mail). `unsubscribe_link`: their one-click link, with [web]."""
     info = prepared.info
-    group, domain = info["group"], info["domain"]
+    group, domain, language = info["group"], info["domain"], language_of(info)
     chosen = _ordered(prepared.summary, prepared.sections, reader.role, muted)
+    sender = str(macros(folder, False, language).sender(info))
     headers = [
-        ("From", email.utils.formataddr((f"{group} digest", address_for(group, domain, "request")))),
+        ("From", email.utils.formataddr((sender, address_for(group, domain, "request")))),
         ("To", reader.email),
         ("Subject", header_value(subject)),
+        ("Content-Language", language),
         ("Date", email.utils.formatdate(localtime=False)),
         ("Message-ID", f"<{digest_message_id(issue_id, reader.member_id, domain)}>"),
         # A reply to the digest as a whole reaches the request address, never the group: it

@@ -16,8 +16,9 @@ from sqlmodel import Session, col, select
 
 from mailhub.config import Config
 from mailhub.db import insert_ignoring_duplicates, writing
-from mailhub.digest import Rendered, gather, render
+from mailhub.digest import Activity, Rendered, gather, render
 from mailhub.fanout import enqueue
+from mailhub.i18n.languages import choose
 from mailhub.logs import event
 from mailhub.models import DigestIssue, DigestMark, Group, Member, utcnow
 from mailhub.schedule import digest_schedule, read_zone
@@ -32,6 +33,11 @@ KEEP_MARKS = timedelta(days=90)
 def member_zone(config: Config, group: Group, own: Optional[str]) -> str:
     """The member's own time zone, else the group's, else config.toml's."""
     return own or group.timezone or config.digest.timezone
+
+
+def member_language(config: Config, group: Group, own: Optional[str]) -> str:
+    """The member's own language, else the group's, else config.toml's, else English."""
+    return choose(own, None, group.language, config.server.language)
 
 
 def period_window(period: str, end: datetime, last_end: Optional[datetime],
@@ -62,6 +68,11 @@ class Subscriber(NamedTuple):
     delivery: str
     timezone: Optional[str]
     created_at: datetime
+    language: Optional[str]
+
+
+Window = tuple[str, datetime, datetime, str]  # period, start, end, time zone: one gathering of activity
+IssueKey = tuple[str, datetime, datetime, str, str]  # and the language it is rendered in
 
 
 class Due(NamedTuple):
@@ -70,6 +81,16 @@ class Due(NamedTuple):
     start: datetime
     end: datetime
     zone: str
+    language: str
+
+    @property
+    def window(self) -> Window:
+        return self.period, self.start, self.end, self.zone
+
+    @property
+    def issue(self) -> IssueKey:
+        """Readers with the same window and language share one issue."""
+        return *self.window, self.language
 
 
 def due_members(session: Session, config: Config, group: Group, now: datetime, period: Optional[str] = None,
@@ -78,7 +99,7 @@ def due_members(session: Session, config: Config, group: Group, now: datetime, p
     their schedule says)."""
     periods = [period] if period else list(PERIODS)
     readers = [Subscriber(*row) for row in session.exec(
-        select(Member.id, Member.email, Member.delivery, Member.timezone, Member.created_at)
+        select(Member.id, Member.email, Member.delivery, Member.timezone, Member.created_at, Member.language)
         .where(Member.group_id == group.id, col(Member.delivery).in_(periods),
                col(Member.disabled_at).is_(None))).all()]
     last = last_digests(session, group)
@@ -93,18 +114,20 @@ def due_members(session: Session, config: Config, group: Group, now: datetime, p
         end = ends[reader.delivery, zone]
         window = period_window(reader.delivery, end, last.get(reader.id), reader.created_at)
         if window is not None:
-            due.append(Due(reader, reader.delivery, *window, zone))
+            due.append(Due(reader, reader.delivery, *window, zone, member_language(config, group, reader.language)))
     return due
 
 
-def build(session: Session, config: Config, group: Group, due: Due, quiet_note: bool) -> Optional[Rendered]:
-    """The shared body for `due`'s period, or None when nothing happened (and no quiet note)."""
-    zone = read_zone(due.zone)
-    activity = gather(session, group, due.start, due.end, zone, config.digest)
+def build(session: Session, config: Config, group: Group, due: Due, quiet_note: bool,
+          activity: Optional[Activity] = None) -> Optional[Rendered]:
+    """The shared body for `due`'s period in their language, or None when nothing happened (and no
+    quiet note). `activity`: the period's, when already gathered for readers of another language."""
+    if activity is None:
+        activity = gather(session, group, due.start, due.end, config.digest)
     if activity.quiet and not quiet_note:
         return None
-    return render(config.templates, group, config.server.domain, due.period, due.start, due.end, zone,
-                  activity, config.digest)
+    return render(config.templates, group, config.server.domain, due.period, due.start, due.end,
+                  read_zone(due.zone), activity, config.digest, due.language)
 
 
 @dataclass
@@ -133,20 +156,22 @@ def queue_digests(engine: Engine, config: Config, now: Optional[datetime] = None
 
 def _queue_group(engine: Engine, session: Session, config: Config, group: Group, due: list[Due],
                  quiet_note: bool, report: Report) -> None:
-    rendered: dict[tuple[str, datetime, datetime, str], Optional[Rendered]] = {}
+    activities: dict[Window, Activity] = {}
+    rendered: dict[IssueKey, Optional[Rendered]] = {}
     for d in due:
-        key = (d.period, d.start, d.end, d.zone)
-        if key not in rendered:
-            rendered[key] = build(session, config, group, d, quiet_note)
+        if d.issue not in rendered:
+            if d.window not in activities:
+                activities[d.window] = gather(session, group, d.start, d.end, config.digest)
+            rendered[d.issue] = build(session, config, group, d, quiet_note, activities[d.window])
     with writing(engine), Session(engine) as write:
         taken = set(write.exec(select(DigestMark.member_id, DigestMark.ends_at).where(
             DigestMark.group_id == group.id, col(DigestMark.ends_at).in_({d.end for d in due}))).all())
-        issues: dict[tuple[str, datetime, datetime, str], int] = {}
+        issues: dict[IssueKey, int] = {}
         marks, rows = [], []
         for d in due:
             if (d.member.id, d.end) in taken:
                 continue
-            key = (d.period, d.start, d.end, d.zone)
+            key = d.issue
             body = rendered[key]
             issue_id = None
             if body is not None:

@@ -17,8 +17,8 @@ ZONE = ZoneInfo("Africa/Nairobi")
 
 
 def topic(i: int, text: str, new: bool = True, posts: int = 2) -> TopicActivity:
-    return TopicActivity(i, f"key{i}", f"Topic {i}: {text[:20]}", "Ann", "Mon 16 Nov 10:00", posts + 3,
-                         tuple(Post(f"Author {j}", "Tue 17 Nov 09:00", text) for j in range(posts)), new,
+    return TopicActivity(i, f"key{i}", f"Topic {i}: {text[:20]}", "Ann", posts + 3,
+                         tuple(Post(f"Author {j}", END - timedelta(days=5), text) for j in range(posts)), new,
                          END - timedelta(days=6), END - timedelta(days=1))
 
 
@@ -88,5 +88,5 @@ def test_the_summary_counts_what_happened():
     body = rendered([topic(1, "Hi"), topic(2, "Hello")])
     assert body.subject == "[mentors] Weekly digest: 2 new topics, 2 replies, 1 new member"
     text = bodies(REPO_TEMPLATES, body.parts, Reader(1, "a@example.com", "", "member", "t", False), frozenset())[0]
-    assert text.startswith("Hello,\n\nmentors since Mon 16 Nov 10:00 (times in Africa/Nairobi)")
+    assert text.startswith("Hello,\n\nmentors since Mon, Nov 16 10:00 (times in Africa/Nairobi)")
     assert "- Bea, Bakery (Ghana)" in text

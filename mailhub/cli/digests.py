@@ -20,7 +20,8 @@ def preview(group: str, email: str,
     """Print the digest EMAIL would get if it were sent now (nothing is sent or recorded)."""
     from mailhub.deliver import muted_topics, recipients
     from mailhub.digest import bodies
-    from mailhub.digest_jobs import PERIODS, Due, Subscriber, build, last_digests, member_zone, period_window
+    from mailhub.digest_jobs import (PERIODS, Due, Subscriber, build, last_digests, member_language, member_zone,
+                                     period_window)
     from mailhub.models import utcnow
 
     with opened(config) as (cfg, session):
@@ -34,14 +35,16 @@ def preview(group: str, email: str,
         window = period_window(period, now, last_digests(session, g, member.id).get(member.id), member.created_at)
         if window is None:
             fail(f"{member.email} has had a digest up to now already")
-        subscriber = Subscriber(member.id, member.email, period, member.timezone, member.created_at)  # type: ignore[arg-type]
-        due = Due(subscriber, period, *window, member_zone(cfg, g, member.timezone))
+        subscriber = Subscriber(member.id, member.email, period, member.timezone, member.created_at,  # type: ignore[arg-type]
+                                member.language)
+        due = Due(subscriber, period, *window, member_zone(cfg, g, member.timezone),
+                  member_language(cfg, g, member.language))
         rendered = build(session, cfg, g, due, quiet_note=False)
         if rendered is None:
             typer.echo(f"no digest: nothing new in {g.name} for {member.email} since "
                        f"{window[0]:%Y-%m-%d %H:%M} UTC")
             return
-        reader = recipients(session, {member.id})[member.id]  # type: ignore[arg-type,index]
+        reader = recipients(session, {member.id}, cfg.server.language)[member.id]  # type: ignore[arg-type,index]
         muted = muted_topics(session, {member.id}).get(member.id, frozenset())  # type: ignore[arg-type]
         text, page = bodies(cfg.templates, rendered.parts, reader, muted)
     if html:
