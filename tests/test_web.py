@@ -101,11 +101,13 @@ def members(env: Env) -> set[str]:
     return {m["email"] for m in json.loads(env.cli("member", "list", "mentors", "--json").output)}
 
 
-def assert_page(reply: Reply, status: int) -> None:
-    """A small page of our own: no script, no traceback, and every page's headers."""
+def assert_page(reply: Reply, status: int, language: str = "en") -> None:
+    """A small page of our own, in `language`: no script, no traceback, and every page's headers."""
     assert reply.status == status, (reply.status, reply.text)
     assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert reply.text.startswith("<!doctype html>") and '<html lang="en">' in reply.text
+    direction = "rtl" if language == "ar" else "ltr"
+    assert reply.text.startswith(f'<!doctype html>\n<html lang="{language}" dir="{direction}">'), reply.text[:80]
+    assert reply.headers["Content-Language"] == language
     assert len(reply.text.encode()) < PAGE_LIMIT
     assert "<script" not in reply.text.lower() and "Traceback" not in reply.text and "aiohttp" not in reply.text
     assert reply.headers["Content-Security-Policy"].startswith(

@@ -9,7 +9,7 @@ Both run on the web listener's thread pool, never on its event loop."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional, Union
 
 from sqlalchemy.engine import Engine
@@ -19,18 +19,20 @@ from mailhub import links
 from mailhub.commands import MAX_LINE, Verdict, clean_text
 from mailhub.config import Config
 from mailhub.db import writing
+from mailhub.i18n.languages import choose
 from mailhub.logs import event
 from mailhub.membership import confirm, expired, leave_now
 from mailhub.models import Group, Member, Message, Token
 from mailhub.moderation import decide_held
 from mailhub.names import author_name
+from mailhub.notices import reader_language
+from mailhub.policy import BY_LINK, explain
 from mailhub.web.pages import excerpt, group_context, line
 
 log = logging.getLogger(__name__)
 
 PURPOSES = {links.CONFIRM: ("join", "leave"), links.MODERATE: ("moderate",)}
 VERDICTS = ("approve", "reject", "discard")
-BY_LINK = "a moderator on the web"  # in a decided post's reason: "approved by a moderator on the web"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,13 @@ class Page:
     template: str
     status: int = 200
     context: dict[str, Any] = field(default_factory=dict)
+    language: str | None = None  # its reader's; None when the link names nobody: the browser's then
+
+
+def addressed(page: Page, language: str) -> Page:
+    """`page` in the language of the person its link names. A 404 stays in the browser's: it must
+    look the same for every link, so it says nothing of whom a link named."""
+    return page if page.status == 404 else replace(page, language=language)
 
 
 NOT_FOUND = Page("error.html", 404, {"problem": "not_found"})
@@ -77,6 +86,16 @@ class Actions:
         group = session.get(Group, row.group_id)
         return (row, group) if group is not None else None
 
+    def language(self, session: Session, row: Member | Token, group: Group) -> str:
+        """Whom the page speaks to, as the mail that brought the link did: the member it names;
+        the person confirming (their membership's setting, else what their mail declared); for a
+        held post, a moderator the token does not name, so the group's language."""
+        if isinstance(row, Member):
+            return choose(row.language, None, group.language, self.config.server.language)
+        if row.purpose in PURPOSES[links.CONFIRM]:
+            return reader_language(session, self.config, group, row.email, row.language)
+        return choose(None, None, group.language, self.config.server.language)
+
     def show(self, kind: str, text: str) -> Page:
         """The page a GET shows. Changes nothing."""
         with Session(self.engine) as session:
@@ -84,22 +103,24 @@ class Actions:
             if not isinstance(found, tuple):
                 return NOT_FOUND
             row, group = found
-            about = group_context(self.config, group)
-            if isinstance(row, Member):
-                return Page("unsubscribe.html", context={"group": about})
-            if row.purpose in PURPOSES[links.CONFIRM]:
-                return Page("confirm.html", context={"group": about, "purpose": row.purpose})
-            held = session.get(Message, row.message_pk) if row.message_pk else None
-            if held is None:
-                return NOT_FOUND
-            if held.state != "held":
-                return Page("decided.html", context={"group": about, "outcome": "not_held",
-                                                     "decided": line(held.reason)})
-            text, cut = excerpt(held.new_text or held.body_text)
-            return Page("held.html", context={
-                "group": about, "author": line(author_name(held.from_name, "", held.from_addr)),
-                "sender": line(held.from_addr), "subject": line(held.subject), "reason": line(held.reason),
-                "text": text, "cut": cut})
+            return addressed(self._show(session, row, group), self.language(session, row, group))
+
+    def _show(self, session: Session, row: Member | Token, group: Group) -> Page:
+        about = group_context(self.config, group)
+        if isinstance(row, Member):
+            return Page("unsubscribe.html", context={"group": about})
+        if row.purpose in PURPOSES[links.CONFIRM]:
+            return Page("confirm.html", context={"group": about, "purpose": row.purpose})
+        held = session.get(Message, row.message_pk) if row.message_pk else None
+        if held is None:
+            return NOT_FOUND
+        if held.state != "held":
+            return Page("decided.html", context={"group": about, "outcome": "not_held", **_decided(held)})
+        text, cut = excerpt(held.new_text or held.body_text)
+        return Page("held.html", context={
+            "group": about, "author": line(author_name(held.from_name, "", held.from_addr)),
+            "sender": line(held.from_addr), "subject": line(held.subject), "reason": line(held.reason),
+            "why": explain(held.reason), "text": text, "cut": cut})
 
     def act(self, kind: str, text: str, form: dict[str, str], client: str) -> Page:
         """Do what the link is for; `form` was checked by `read_form`. A member who already left
@@ -112,6 +133,7 @@ class Actions:
             if not isinstance(found, tuple):
                 return NOT_FOUND
             row, group = found
+            language = self.language(session, row, group)  # before the row goes, when one leaves
             if isinstance(row, Member):
                 page, logged = self._leave(session, group, row, client)
             elif row.purpose in PURPOSES[links.CONFIRM]:
@@ -120,7 +142,7 @@ class Actions:
                 page, logged = self._decide(session, group, row, form, client)
             session.commit()
         logged()  # after the commit: a line written before would claim what a failed commit undid
-        return page
+        return addressed(page, language)
 
     def _leave(self, session: Session, group: Group, member: Member, client: str) -> tuple[Page, Callable[[], None]]:
         about, email = group_context(self.config, group), member.email
@@ -142,15 +164,20 @@ class Actions:
         if held is None:
             return NOT_FOUND, lambda: None
         if held.state != "held":  # someone decided first, by mail, CLI or link: say who, as mail does
-            return Page("decided.html", context={"group": about, "outcome": "not_held",
-                                                 "decided": line(held.reason)}), lambda: None
+            return Page("decided.html", context={"group": about, "outcome": "not_held", **_decided(held)}), lambda: None
         verdict = Verdict(form["verdict"], clean_text(form.get("reason", ""), MAX_LINE))
         held_id, subject = held.id, line(held.subject)
         outcome = decide_held(session, self.config, held, verdict, BY_LINK)
         return Page("decided.html", context={"group": about, "outcome": outcome, "subject": subject,
-                                             "reason": line(verdict.reason), "decided": line(held.reason)}), \
+                                             "reason": line(verdict.reason), **_decided(held)}), \
             lambda: event(log, "web_decided", group=about["name"], id=held_id, verdict=verdict.action,
                           outcome=outcome, peer=client)
+
+
+def _decided(held: Message) -> dict[str, Any]:
+    """What decided.html says became of a post: its stored reason, and that reason's code for
+    templates/reasons.txt to say in the reader's words."""
+    return {"decided": line(held.reason), "why": explain(held.reason)}
 
 
 def read_form(kind: str, form: dict[str, str]) -> Optional[dict[str, str]]:

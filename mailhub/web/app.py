@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from mailhub.config import Config
+from mailhub.i18n.languages import choose, declared_language
 from mailhub.logs import event
 from mailhub.web.actions import Actions, Page, read_form
 from mailhub.web.limits import RateLimiter, client_address
@@ -96,13 +97,25 @@ def _off_loop(request: web.Request, work: Callable[..., Page], *args: Any) -> Aw
 def _answer(request: web.Request, page: Page, kind: str) -> web.Response:
     if page.status == 404:  # the peer only: a refused link says nothing of whom it named
         event(log, "web_link_refused", kind=kind, method=request.method, peer=client_of(request))
-    return html(request, page.template, page.status, **page.context)
+    return html(request, page.template, page.status, language=page.language, **page.context)
 
 
 def html(request: web.Request, template: str, status: int = 200, headers: dict[str, str] | None = None,
-         **context: Any) -> web.Response:
-    text = render(request.app[CONFIG], template, **context)
+         language: str | None = None, **context: Any) -> web.Response:
+    """A page in `language`, the reader's; None when the request names nobody (an error, a link
+    that is not good): then in the language the browser asks for, else the site's."""
+    headers = dict(headers or {})
+    if language is None:
+        language = browser_language(request)
+        headers["Vary"] = "Accept-Language"
+    headers["Content-Language"] = language
+    text = render(request.app[CONFIG], template, language, **context)
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8", headers=headers)
+
+
+def browser_language(request: web.Request) -> str:
+    declared = declared_language("", request.headers.get("Accept-Language", ""))
+    return choose(declared=declared, site=request.app[CONFIG].server.language)
 
 
 PROBLEMS = {400: "bad_request", 404: "not_found", 405: "bad_method", 413: "too_large", 429: "too_many"}  # error.html's

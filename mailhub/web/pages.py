@@ -1,38 +1,37 @@
 """The web pages, from jinja2 templates in the templates folder's web/ (HTML, so autoescaped:
-a subject or a sender's name is text, never markup). An admin's own templates folder may leave
-web/ out: the shipped pages are used then."""
+a subject or a sender's name is text, never markup), in the reader's language. An admin's own
+templates folder may leave web/ out: the shipped pages are used then."""
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from markupsafe import escape
 
 from mailhub.config import REPO_TEMPLATES, Config
+from mailhub.i18n import catalogs
 from mailhub.models import Group
 from mailhub.router import address_for
 
-BUDGET = 6000  # bytes of a held post's text on its page: with the rest, a page stays under 10 KB
+# Bytes of a held post's text on its page: with the rest (about 2.5 KB in English, some 3 KB in a
+# language that writes longer or in two-byte letters), a page stays under 10 KB.
+BUDGET = 5500
 TEXT_CHARS = 2000  # characters of it, at most
 LINE = 200  # characters of a subject, a name or a reason: a header can be much longer
 
 
-@lru_cache(maxsize=4)
-def environment(folder: Path) -> jinja2.Environment:
-    folders = [folder / "web"] + ([REPO_TEMPLATES / "web"] if folder != REPO_TEMPLATES else [])
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(f) for f in folders]),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+def folders(folder: Path) -> tuple[Path, ...]:
+    """Where the pages are: the admin's web/, then the shipped one for any page it leaves out;
+    after them the mail templates, for what a page says as a mail does (reasons.txt)."""
+    chosen = (folder, REPO_TEMPLATES) if folder != REPO_TEMPLATES else (folder,)
+    return tuple(f / "web" for f in chosen) + chosen
 
 
-def render(config: Config, template: str, **context: Any) -> str:
-    return environment(config.templates).get_template(template).render(**context)
+def render(config: Config, template: str, language: str, **context: Any) -> str:
+    """`template` for a reader of `language` (mailhub.i18n.catalogs.environment says what a page
+    can use; base.html names the language and its direction on the root)."""
+    env = catalogs.environment(folders(config.templates), language, html=True, lstrip=True)
+    return env.get_template(template).render(**context)
 
 
 def group_context(config: Config, group: Group) -> dict[str, str]:
