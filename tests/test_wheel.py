@@ -14,6 +14,7 @@ import venv
 from pathlib import Path
 
 from conftest import DOMAIN, mail, text_of, wait_for, write_config
+from mailhub.i18n.catalogs import translations
 
 REPO = Path(__file__).resolve().parent.parent
 # What a fresh clone has: the build then leaves no build/ folder in the working tree.
@@ -64,6 +65,9 @@ def test_a_wheel_installed_in_a_fresh_venv_serves_a_group_with_its_templates(tmp
     run(mailhub, "group", "create", "mentors", "--config", config, cwd=elsewhere, env=clean)
     for member in ("ann@example.com", "bob@example.com"):
         run(mailhub, "member", "add", "mentors", member, "--config", config, cwd=elsewhere, env=clean)
+    # The compiled catalogs ship in the wheel: a French reader's footer is French.
+    run(mailhub, "member", "add", "mentors", "eve@example.com", "--language", "fr", "--config", config,
+        cwd=elsewhere, env=clean)
     server = subprocess.Popen([str(mailhub), "serve", "--config", str(config)], cwd=elsewhere, env=clean,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -72,6 +76,7 @@ def test_a_wheel_installed_in_a_fresh_venv_serves_a_group_with_its_templates(tmp
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
             smtp.sendmail("ann@example.com", [f"mentors@{DOMAIN}"], mail(subject="From the wheel", body="Hello."))
         copy = sink.wait("bob@example.com", timeout=30)[0]
+        french = sink.wait("eve@example.com", timeout=30)[0]
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]
@@ -79,5 +84,7 @@ def test_a_wheel_installed_in_a_fresh_venv_serves_a_group_with_its_templates(tmp
     assert "From the wheel" in str(copy["Subject"])
     text = text_of(copy)
     assert "Hello." in text and f"Leave mentors: mentors-leave@{DOMAIN}" in text  # templates/footer.txt
+    in_french = translations("fr").gettext("Reply to this email to answer in this topic.")
+    assert in_french != "Reply to this email to answer in this topic." and in_french in text_of(french)
     figures(f"wheel install: build {built - started:.1f} s, venv and pip install {installed - built:.1f} s, "
             f"whole test {time.monotonic() - started:.1f} s")
