@@ -16,7 +16,7 @@ from mailhub.commands import clean_text
 from mailhub.config import Config, LimitsConfig
 from mailhub.db import insert_ignoring_duplicates
 from mailhub.i18n.languages import choose
-from mailhub.models import DIGESTS, DigestMark, Group, Member, Outbox, Token, TopicPref, utcnow
+from mailhub.models import DIGESTS, Departure, DigestMark, Group, Member, Outbox, Token, TopicPref, utcnow
 from mailhub.notices import answer, notify, web_link
 from mailhub.router import address_for
 
@@ -51,8 +51,11 @@ def member_of(session: Session, group: Group, email: str) -> Optional[Member]:
     return session.exec(select(Member).where(Member.group_id == group.id, Member.email == email)).first()
 
 
-def remove_member(session: Session, member: Member) -> None:
-    """Remove a member; mail still queued for them is not sent, the record of what was is kept."""
+def remove_member(session: Session, member: Member, why: str = "left") -> None:
+    """Remove a member; mail still queued for them is not sent, the record of what was is kept,
+    and a Departure row says who was in the group until now (`why`: left, removed, bounces)."""
+    session.add(Departure(group_id=member.group_id, email=member.email, role=member.role, country=member.country,
+                          why=why, joined_at=member.created_at, left_at=utcnow()))
     session.execute(delete(Outbox).where(Outbox.member_id == member.id, Outbox.state == "pending"))
     session.execute(update(Outbox).where(Outbox.member_id == member.id).values(member_id=None))
     session.execute(delete(TopicPref).where(TopicPref.member_id == member.id))

@@ -81,6 +81,21 @@ class Member(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Departure(SQLModel, table=True):
+    """A member who left (or was removed): members are deleted, this row keeps who was in the
+    group when, for statistics (`members` at a date, `joined`, `left`)."""
+
+    __tablename__ = "departures"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id", index=True)
+    email: str
+    role: str
+    country: str = ""
+    why: str  # left (by mail or link), removed (by an admin), bounces
+    joined_at: datetime
+    left_at: datetime
+
+
 class Topic(SQLModel, table=True):
     __tablename__ = "topics"
     __table_args__ = (Index("ix_topics_group_subject", "group_id", "subject_key"),)
@@ -95,6 +110,9 @@ class Topic(SQLModel, table=True):
     # Set when a late parent showed that this topic belongs to another one; replies to this
     # topic's address then land in that one.
     merged_into: Optional[int] = Field(default=None, foreign_key="topics.id")
+    # Marked solved by its starter, a moderator or an owner (`solved`): left out of "Unanswered".
+    solved_at: Optional[datetime] = None
+    solved_by: Optional[str] = None
 
 
 class Message(SQLModel, table=True):

@@ -258,7 +258,7 @@ def group_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="rea
     from sqlalchemy import delete, func
     from sqlmodel import col, select
 
-    from mailhub.models import (DigestIssue, DigestMark, Member, Message, MessageRef, Outbox, Token, Topic,
+    from mailhub.models import (Departure, DigestIssue, DigestMark, Member, Message, MessageRef, Outbox, Token, Topic,
                                 TopicPref)
     from mailhub.search import forget_group
 
@@ -271,7 +271,7 @@ def group_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="rea
         member_ids = select(Member.id).where(Member.group_id == group.id)
         session.execute(delete(TopicPref).where(col(TopicPref.member_id).in_(member_ids)))
         forget_group(session, group.id)
-        for model in (Token, Outbox, DigestMark, DigestIssue, MessageRef, Message, Topic, Member):
+        for model in (Token, Outbox, DigestMark, DigestIssue, MessageRef, Message, Topic, Member, Departure):
             session.execute(delete(model).where(model.group_id == group.id))
         session.delete(group)
         session.commit()

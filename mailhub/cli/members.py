@@ -229,6 +229,6 @@ def member_remove(group: str, address: Annotated[str, typer.Argument(metavar="EM
     with opened(config) as (_, session):
         g = find_group(session, group)
         m = find_member(session, g, address)
-        remove_member(session, m)
+        remove_member(session, m, "removed")
         session.commit()
         typer.echo(f"removed {m.email} from {g.name}")
