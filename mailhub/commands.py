@@ -13,12 +13,12 @@ from mailhub.quotes import written_text
 from mailhub.thread import strip_prefixes
 
 COMMANDS = ("help", "join", "leave", "confirm", "each", "digest", "nomail", "plain", "profile", "who",
-            "topics", "get", "search", "mute", "follow", "timezone", "language")
+            "topics", "get", "search", "mute", "follow", "timezone", "language", "solved")
 # Words people use for the same thing, from other list servers' habits. Each shipped language's
 # own words come from its catalog (mailhub.i18n.words).
 ALIASES = {"subscribe": "join", "unsubscribe": "leave", "signoff": "leave", "info": "help",
            "list": "topics", "find": "search"}
-REPLY_WORDS = ("mute", "follow", "unsubscribe")
+REPLY_WORDS = ("mute", "follow", "unsubscribe", "solved")
 LONGEST_WORD = 3  # a command word may be a few words in some languages ("إلغاء الاشتراك")
 MAX_COMMANDS = 20  # a mail is answered once, however long it is
 MAX_NOT_UNDERSTOOD = 3  # then the rest is taken for a letter, not commands
@@ -41,7 +41,7 @@ class Command:
     @property
     def other_address(self) -> Optional[str]:
         """An address named in the arguments: commands only act for the sender, so this is refused."""
-        if self.name in ("profile", "search", "get", "mute", "follow", "timezone"):
+        if self.name in ("profile", "search", "get", "mute", "follow", "timezone", "solved"):
             return None  # free text, or a topic key
         return next((a.removeprefix("address=") for a in self.args if _ADDRESS.match(a)), None)
 
@@ -118,7 +118,7 @@ def _bare_word(text: str) -> str:
 
 
 def reply_word(subject: str, body: str, list_prefix: str, new: Optional[str] = None) -> Optional[str]:
-    """`mute`, `follow` or `unsubscribe` when that one word is all the person wrote in a reply
+    """`mute`, `follow`, `unsubscribe` or `solved` when that one word is all the person wrote in a reply
     (or, with nothing written, all of the subject); anything longer is a post. `new` is the
     body's `quotes.new_text` when the caller has it already: reading quotes is the costly part."""
     written = _reply_word(written_text(body) if new is None else new)
@@ -131,7 +131,7 @@ def reply_word(subject: str, body: str, list_prefix: str, new: Optional[str] = N
 
 
 def _reply_word(text: str) -> Optional[str]:
-    """`mute`, `follow` or `unsubscribe`, in any shipped language, when that is all of `text`."""
+    """One of REPLY_WORDS, in any shipped language, when that is all of `text`."""
     word = _bare_word(text)
     if not word or len(word.split()) > LONGEST_WORD:
         return None

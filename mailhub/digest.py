@@ -9,12 +9,12 @@ import binascii
 import email.utils
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from mailhub.compose import header_value, unsubscribe_headers
@@ -51,6 +51,7 @@ class TopicActivity:
     new: bool  # started in this period
     first: datetime  # the topic's first published message: when it was started
     last: datetime  # its latest new one
+    solved: bool = False  # marked solved by the end of the period
 
 
 class NewMember(NamedTuple):
@@ -113,7 +114,7 @@ def gather(session: Session, group: Group, start: datetime, end: datetime, setti
         by = starters.get(topic.id, ("", ""))
         return TopicActivity(topic.id, topic.key, topic.subject, author(*by), topic.message_count,
                              tuple(p for p, _ in shown), first > start, first,
-                             max((at for _, at in shown), default=first))
+                             max((at for _, at in shown), default=first), _solved_by(topic, end))
 
     found = [activity(topics[t], shown, firsts.get(t) or shown[0][1])
              for t, shown in posts.items() if t in topics]
@@ -150,13 +151,21 @@ def _starters(session: Session, topic_ids: list[int]) -> dict[int, tuple[str, st
     return {t: (name, address) for t, name, address in rows}
 
 
+def _solved_by(topic: Topic, end: datetime) -> bool:
+    if topic.solved_at is None:
+        return False
+    solved = topic.solved_at if topic.solved_at.tzinfo else topic.solved_at.replace(tzinfo=timezone.utc)
+    return solved <= end
+
+
 def _unanswered(session: Session, group: Group, end: datetime,
                 settings: DigestConfig) -> list[tuple[int, datetime]]:
     """Topics whose one message has waited at least `unanswered_hours` for a reply (and less
-    than UNANSWERED_DAYS), oldest first."""
+    than UNANSWERED_DAYS), oldest first; not those whose starter said they are solved."""
     rows = session.exec(
         select(Topic.id, Message.posted_at).join(Message, col(Message.topic_id) == Topic.id)
         .where(Topic.group_id == group.id, Topic.message_count == 1, col(Topic.merged_into).is_(None),
+               or_(col(Topic.solved_at).is_(None), col(Topic.solved_at) > end),
                Message.state == "posted", Message.reason != IMPORTED,
                col(Message.posted_at) <= end - timedelta(hours=settings.unanswered_hours),
                col(Message.posted_at) > end - timedelta(days=UNANSWERED_DAYS))

@@ -61,7 +61,7 @@ def _post(session: Session, config: Config, group: Group, message: Message, mail
                       rate_limit=group.rate_limit, answers_digest=answers_digest(mail, config.server.domain))
     if decide(ctx, SCREENS).action == ACCEPT:
         word = reply_word(mail.subject, mail.body_text, group.prefix, new=message.new_text)
-        if word:  # "mute", "follow" or "unsubscribe" alone acts instead of being posted
+        if word:  # "mute", "follow", "unsubscribe" or "solved" alone acts instead of being posted
             message.state = "done"
             message.reason = on_reply_word(Request(session, config, group, message, mail, roster), word)
             return

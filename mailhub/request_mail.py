@@ -18,7 +18,7 @@ from mailhub.fanout import Roster
 from mailhub.i18n.languages import NAMES, SHIPPED, UnknownLanguage, choose, read_language
 from mailhub.membership import (FOR_THE_GROUP, NAME_LIMIT, admit, confirm, expired, find_token, leave_now, member_of,
                                 renew_approval, request_join, request_leave, set_delivery)
-from mailhub.models import PROFILE_FIELDS, TRUSTED, Group, Member, Message, Token, Topic, TopicPref
+from mailhub.models import PROFILE_FIELDS, TRUSTED, Group, Member, Message, Token, Topic, TopicPref, utcnow
 from mailhub.moderation import decide_held, deciders, renew_notice
 from mailhub.names import author_name
 from mailhub.notices import answer
@@ -238,6 +238,29 @@ def set_topic_mode(req: Request, line: str, member: Member, topic: Optional[Topi
     return Result(line, "muted" if mode == "mute" else "followed", {"topic": _topic_rows(req, [topic])[0]})
 
 
+def mark_solved(req: Request, line: str, member: Member, topic: Optional[Topic]) -> Result:
+    """The topic's question is answered: its starter, a moderator or an owner says so. Digests
+    stop asking for help with it, and the statistics count it."""
+    if topic is None:
+        return Result(line, "no_such_topic")
+    row = {"topic": _topic_rows(req, [topic])[0]}
+    starter = req.session.exec(select(Message.from_addr).where(Message.topic_id == topic.id, Message.state == "posted")
+                               .order_by(col(Message.posted_at), col(Message.id)).limit(1)).first()
+    if member.role not in TRUSTED and starter != member.email:
+        return Result(line, "solved_not_yours", row)
+    if topic.solved_at is not None:
+        return Result(line, "already_solved", row)
+    topic.solved_at, topic.solved_by = utcnow(), member.email
+    req.session.add(topic)
+    return Result(line, "solved", row)
+
+
+def _solved(req: Request, cmd: Command, member: Member) -> Result:
+    if not cmd.args:
+        return Result(cmd.line, "bad_argument", {"usage": "solved"})
+    return mark_solved(req, cmd.line, member, _topic_named(req, cmd.args[0]))
+
+
 def _mute_follow(req: Request, cmd: Command, member: Member) -> Result:
     topic = _topic_named(req, cmd.args[0]) if cmd.args else None
     return set_topic_mode(req, cmd.line, member, topic, cmd.name)
@@ -249,7 +272,7 @@ OPEN: dict[str, Callable[[Request, Command], Result]] = {
 MEMBERS_ONLY: dict[str, Callable[[Request, Command, Member], Result]] = {
     "each": _delivery, "digest": _delivery, "nomail": _delivery, "plain": _plain, "profile": _profile,
     "who": _who, "topics": _topics, "get": _get, "search": _search, "mute": _mute_follow, "follow": _mute_follow,
-    "timezone": _timezone, "language": _language,
+    "timezone": _timezone, "language": _language, "solved": _solved,
 }
 
 
@@ -384,7 +407,7 @@ def on_request_address(req: Request) -> str:
 
 
 def on_reply_word(req: Request, word: str) -> str:
-    """`mute` / `follow` on the topic replied to, or `unsubscribe` (confirmed by mail)."""
+    """`mute`, `follow` or `solved` on the topic replied to, or `unsubscribe` (confirmed by mail)."""
     member = req.member
     if member is None:
         result = Result(word, "not_member")
@@ -395,7 +418,8 @@ def on_reply_word(req: Request, word: str) -> str:
         topic_id = find_topic(req.session, req.group.id, req.group.prefix, req.mail, req.message.address_token,
                               req.message.received_at, req.config.threading.subject_window_days)
         topic = req.session.get(Topic, topic_id) if topic_id else None
-        result = set_topic_mode(req, word, member, topic, word)
+        result = mark_solved(req, word, member, topic) if word == "solved" else \
+            set_topic_mode(req, word, member, topic, word)
     if result.code != "leave_confirm_sent":
         req.tell([result])
     return f"{word}: {result.code}"

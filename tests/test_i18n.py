@@ -48,13 +48,14 @@ def test_commands_are_read_in_every_language(language):
 
     commands = parse_commands("", "\n".join([word("help"), f"{word('digest')} {word('weekly')}",
                                              f"{word('language')} fr", f"{word('mute')} abc123",
-                                             word("unsubscribe")]))
-    assert [c.name for c in commands] == ["help", "digest", "language", "mute", "leave"]
+                                             word("unsubscribe"), f"{word('solved')} abc123"]))
+    assert [c.name for c in commands] == ["help", "digest", "language", "mute", "leave", "solved"]
     assert argument(commands[1].args[0]) == "weekly"
     assert commands[2].rest == "fr" and commands[3].args == ("abc123",)
     assert commands[1].line == f"{word('digest')} {word('weekly')}"  # as written, for the answer
     assert reply_word("Re: [mentors] Hello", word("mute"), "[mentors]") == "mute"
     assert reply_word("Re: [mentors] Hello", word("follow") + "!", "[mentors]") == "follow"
+    assert reply_word("Re: [mentors] Hello", word("solved").capitalize() + "!", "[mentors]") == "solved"
     verdict = read_verdict("Re: post to check", f"{word('reject')} off topic")
     assert verdict is not None and verdict.action == "reject" and verdict.reason == "off topic"
 

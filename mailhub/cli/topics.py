@@ -34,8 +34,12 @@ def topics(group: str, as_json: JsonOpt = False, config: ConfigOpt = None) -> No
         found = session.exec(select(Topic).where(Topic.group_id == g.id, col(Topic.merged_into).is_(None))
                              .order_by(col(Topic.last_message_at).desc(), col(Topic.id).desc())).all()
         rows = [{"id": t.id, "key": t.key, "subject": t.subject, "messages": t.message_count,
-                 "last_message": when(t.last_message_at), "created": when(t.created_at),
+                 "solved": t.solved_at is not None, "last_message": when(t.last_message_at),
+                 "created": when(t.created_at),
                  "reply_address": address_for(g.name, cfg.server.domain, token=t.key)} for t in found]
+    if not as_json:
+        for row in rows:
+            row["subject"] = ("[solved] " if row["solved"] else "") + row["subject"]
     print_rows(rows, as_json, ["id", "messages", "last_message", "subject"], f"{g.name} has no topics yet")
 
 
@@ -64,6 +68,8 @@ def topic_show(topic_id: Annotated[str, typer.Argument(metavar="TOPIC_ID")], as_
         messages = session.exec(select(Message).where(Message.topic_id == topic.id)
                                 .order_by(Message.received_at, Message.id)).all()
         doc = {"id": topic.id, "key": topic.key, "group": group.name, "subject": topic.subject,
+               "solved": topic.solved_at is not None,
+               "solved_at": when(topic.solved_at) if topic.solved_at else None, "solved_by": topic.solved_by,
                "reply_address": address_for(group.name, cfg.server.domain, token=topic.key),
                "messages": [{"id": m.id, "message_id": m.message_id, "from": m.from_addr, "name": m.from_name,
                              "subject": m.subject, "received": when(m.received_at),
@@ -74,6 +80,8 @@ def topic_show(topic_id: Annotated[str, typer.Argument(metavar="TOPIC_ID")], as_
         typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         return
     typer.echo(f"Topic {doc['id']} in {doc['group']}: {doc['subject']}")
+    if doc["solved"]:
+        typer.echo(f"Solved: {doc['solved_at']} by {doc['solved_by']}")
     typer.echo(f"Reply to: {doc['reply_address']}")
     for m in doc["messages"]:
         author = f"{m['name']} <{m['from']}>" if m["name"] else m["from"]

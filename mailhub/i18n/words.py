@@ -26,7 +26,7 @@ COMMANDS = (
     pgettext_noop("command", "who"), pgettext_noop("command", "topics"), pgettext_noop("command", "get"),
     pgettext_noop("command", "search"), pgettext_noop("command", "mute"), pgettext_noop("command", "follow"),
     pgettext_noop("command", "timezone"), pgettext_noop("command", "language"),
-    pgettext_noop("command", "unsubscribe"),
+    pgettext_noop("command", "unsubscribe"), pgettext_noop("command", "solved"),
 )
 # Words after a command: `digest daily`, `plain on`, `get attachment 41.2`, `profile country …`.
 ARGUMENTS = (
