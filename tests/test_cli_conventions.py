@@ -21,8 +21,8 @@ from mailhub.cli.common import count
 MAILHUB = str(Path(sys.executable).with_name("mailhub"))
 BOXES = ("╭", "│", "╰", "─")
 TYPE_NOISE = ("<str>", "<bool>", "<int>", "<path>", "<text>", "{")
-ORDER = ["serve", "check", "group", "member", "messages", "held", "topics", "topic", "digest", "stats", "report", "bounces", "queue",
-         "failed", "post", "import", "export", "db"]
+ORDER = ["serve", "check", "group", "member", "messages", "held", "topics", "topic", "digest", "stats", "report",
+         "bounces", "queue", "failed", "post", "import", "export", "db"]
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
