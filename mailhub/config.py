@@ -157,6 +157,11 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    monthly: bool = True  # on the 1st (each group's time zone), mail last month's impact report to its owners
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     format: str = "logfmt"  # one line per event as key=value pairs, or "json": one object per line
     level: str = "info"
@@ -175,6 +180,7 @@ class Config:
     dkim: DkimConfig = field(default_factory=DkimConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     templates: Path = REPO_TEMPLATES
     path: Path | None = None
 
@@ -191,6 +197,7 @@ _SECTIONS: dict[str, type] = {
     "dkim": DkimConfig,
     "logging": LoggingConfig,
     "web": WebConfig,
+    "report": ReportConfig,
 }
 _REQUIRED_SECTIONS = ("server", "database")
 

@@ -62,27 +62,40 @@ def render_notice(folder: Path, template: str, *, group: str, domain: str, to: s
     if not first.startswith("Subject:"):
         raise ValueError(f"template {template} must start with a 'Subject:' line")
     msg = EmailMessage()
-    sender = catalogs.translations(language).gettext("%(group)s list") % {"group": group}
-    msg["From"] = email.utils.formataddr((sender, address_for(group, domain, "request")))
-    msg["To"] = to
-    msg["Subject"] = " ".join(first[len("Subject:"):].split())
-    msg["Date"] = email.utils.formatdate(localtime=False)
-    msg["Message-ID"] = email.utils.make_msgid(domain=domain)
-    if in_reply_to:
-        msg["In-Reply-To"] = f"<{in_reply_to}>"
     # A reply goes where it can be acted on: the request address, or a token address.
-    msg["Reply-To"] = reply_to
-    # Our own notices must not start auto-reply storms (RFC 3834).
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
+    notice_headers(msg, group=group, domain=domain, to=to, subject=first[len("Subject:"):], language=language,
+                   reply_to=reply_to, in_reply_to=in_reply_to)
     msg.set_content(body.lstrip("\n"), charset="utf-8")
     msg["Content-Language"] = language  # after set_content, which clears every Content-* header
     for f in files:
         _attach(msg, f)
-    # SMTP lines end in CRLF, and smtplib sends bytes as they are: a bare-LF notice would reach
-    # the relay as one overlong line. The email package keeps the text's lines short; a mail
-    # attached as it came (`get attachment`) may still have long ones.
-    return short_lines(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), f"notice {template}")
+    return wire_bytes(msg, f"notice {template}")
+
+
+def notice_headers(msg: EmailMessage, *, group: str, domain: str, to: str, subject: str, language: str,
+                   reply_to: str, in_reply_to: str = "") -> None:
+    """The headers of every mail mailhub writes to a person: From the group's list (named in the
+    reader's language), To, Subject (on one line), Date, Message-ID, In-Reply-To, Reply-To, and
+    the marks of an automatic mail. Content-Language goes on after the content is set."""
+    sender = catalogs.translations(language).gettext("%(group)s list") % {"group": group}
+    msg["From"] = email.utils.formataddr((sender, address_for(group, domain, "request")))
+    msg["To"] = to
+    msg["Subject"] = " ".join(subject.split())
+    msg["Date"] = email.utils.formatdate(localtime=False)
+    msg["Message-ID"] = email.utils.make_msgid(domain=domain)
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}>"
+    msg["Reply-To"] = reply_to
+    # Our own notices must not start auto-reply storms (RFC 3834).
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+
+
+def wire_bytes(msg: EmailMessage, label: str) -> bytes:
+    """`msg` as it goes to the relay. SMTP lines end in CRLF, and smtplib sends bytes as they are:
+    a bare-LF mail would reach the relay as one overlong line. The email package keeps the text's
+    lines short; a mail attached as it came (`get attachment`) may still have long ones."""
+    return short_lines(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), label)
 
 
 def _attach(msg: EmailMessage, f: AttachedFile) -> None:
