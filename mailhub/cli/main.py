@@ -42,6 +42,8 @@ class Root(Group):
         "topics": ("mailhub.cli.topics:topics", "A group's topics, most recently active first."),
         "topic": ("mailhub.cli.topics:topic_app", "Read one topic."),
         "digest": ("mailhub.cli.digests:digest_app", "Preview digests, or send them now."),
+        "stats": ("mailhub.cli.stats:stats", "A group's figures: members, posts, answers and how fast they come."),
+        "report": ("mailhub.cli.report:report", "A month's one-page impact report, as a web page or mailed to owners."),
         "bounces": ("mailhub.cli.bounces:bounces", "Members whose mail bounces, and whose delivery stopped."),
         "queue": ("mailhub.cli.main:queue", "The outbound queue: counts by state and the latest errors."),
         "failed": ("mailhub.cli.failed:failed_app", "Mail whose processing failed: show, retry, delete."),
