@@ -21,6 +21,7 @@ from typing import Optional
 
 from mailhub.attachments import attachment_line, attachment_ref, matching_part
 from mailhub.body import Attachment, extract_body, read_headers
+from mailhub.i18n.catalogs import translations
 from mailhub.i18n.languages import DEFAULT
 from mailhub.names import author_name
 from mailhub.notices import render
@@ -37,6 +38,15 @@ DROPPED = ("Bcc", "Return-Path", "DKIM-Signature", "X-Original-To", "Delivered-T
            "Precedence", "List-Id", "List-Post", "List-Help", "List-Unsubscribe", "List-Unsubscribe-Post",
            "List-Subscribe", "List-Archive", "List-Owner", "X-Original-From", "ARC-Seal",
            "ARC-Message-Signature", "ARC-Authentication-Results")
+# In a group that hides addresses, the only headers of the author's mail that travel into copies:
+# those that describe the message itself. The rest (To and Cc, trace headers like Received,
+# Received-SPF and Authentication-Results, Autocrypt, X-Originating-Email …) may carry a
+# member's address; To becomes the group's address, and the list adds its own headers.
+KEPT_WHEN_HIDDEN = frozenset(name.lower() for name in (
+    "From", "Subject", "Date", "Message-ID", "In-Reply-To", "References", "MIME-Version", "Content-Type",
+    "Content-Transfer-Encoding", "Content-Disposition", "Content-Description", "Content-Language",
+    "Thread-Index", "Thread-Topic", "Importance", "Priority", "X-Priority", "Accept-Language"))
+_MESSAGE_ID = re.compile(r"<[^<>\s]*>")
 # Where str.splitlines() breaks a line but RFC 5322 does not (CR and LF are handled by the parser).
 _LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 # The headers that describe a body rather than the message: they move with the body.
@@ -82,6 +92,16 @@ class ListInfo:
     # The author's name as processing stored it (Message.from_name): their mail's display name,
     # else their member name; shown when the mail's From has no name (see names.author_name).
     author_name: str = ""
+    # The group hides members' addresses (Group.addresses): no copy carries the author's or any
+    # other member's address, and From is rewritten whatever `from_rewrite` says.
+    hidden: bool = False
+
+
+def private_address(info: ListInfo, author_address: str) -> str:
+    """Where the footer's "Write to … privately" line points, or "" for no such line: the
+    author's own address where the group shows addresses. Where it hides them, a private reply is
+    not offered until relay addresses exist; this is the one place to give one then."""
+    return "" if info.hidden else author_address
 
 
 def header_value(text: str, name: str = "Subject") -> str:
@@ -215,19 +235,38 @@ def _one_line_headers(msg: EmailMessage) -> None:
         msg[name] = _LINE_BREAKS.sub(" ", value) if isinstance(value, str) else value
 
 
+def _hide_addresses(msg: EmailMessage, post: str) -> None:
+    """Leave only the headers that describe the message (KEPT_WHEN_HIDDEN), message ids without
+    the comments old mail programs add to In-Reply-To ("from ann@… on Monday"), and the group's
+    address as To."""
+    for name in {name for name in msg.keys() if name.lower() not in KEPT_WHEN_HIDDEN}:
+        del msg[name]
+    for name in ("In-Reply-To", "References"):
+        value = msg.get(name)
+        if value is not None:
+            del msg[name]
+            ids = _MESSAGE_ID.findall(str(value))
+            if ids:
+                msg[name] = " ".join(ids)
+    msg["To"] = post
+
+
 def _list_headers(msg: EmailMessage, info: ListInfo, author: tuple[str, str], subject: str) -> None:
     """Turn the author's headers into the list copy's: private ones dropped, From rewritten, the
-    subject prefixed, the list's own added."""
+    subject prefixed, the list's own added. Where the group hides addresses, only the headers
+    that describe the message stay, and the author is named by name alone."""
     _one_line_headers(msg)
     post = address_for(info.name, info.domain)
     for name in DROPPED:
         del msg[name]
-    if info.from_rewrite:
+    if info.hidden:
+        _hide_addresses(msg, post)
+    if info.from_rewrite or info.hidden:
         original_from = msg.get("From")
         del msg["From"]
         display = _one_line(f"{author[0]} via {info.name}")
         msg["From"] = email.utils.formataddr((display, post), charset="utf-8")
-        if original_from:
+        if original_from and not info.hidden:
             msg["X-Original-From"] = original_from
     del msg["Subject"]
     msg["Subject"] = header_value(_one_line(prefixed_subject(subject, info.prefix)))
@@ -259,10 +298,16 @@ def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False,
     # headers as replacement characters.
     headers = read_headers(raw)
     display, author_addr = email.utils.parseaddr(str(headers.get("From") or ""))
-    author = (author_name(decode_header(display), info.author_name, author_addr), author_addr)
+    name = author_name(decode_header(display), info.author_name, author_addr, hidden=info.hidden)
+    if info.hidden and not name:
+        # Translators: how a list copy's sender ("a member via mentors"), a digest and a topic sent
+        # by mail name an author who gave no name, where the group hides members' addresses.
+        name = translations(language).gettext("a member")
+    author = (name, author_addr)
     subject = decode_header(headers.get("Subject"))
     footer = render(templates, "footer.txt", language, group=info.name, author=author[0],
-                    author_address=author_addr, post_address=address_for(info.name, info.domain),
+                    private_address=private_address(info, author_addr),
+                    post_address=address_for(info.name, info.domain),
                     leave_address=address_for(info.name, info.domain, "leave"))
     try:
         if plain:  # the body is replaced whole, so only the header block needs parsing

@@ -128,7 +128,8 @@ class Composer:
                             prefix=group.prefix, from_rewrite=group.from_rewrite,
                             topic_key=topic.key if topic else None, message_id=message.message_id,
                             number=message.id, max_attachment_size=group.max_attachment_size,
-                            received_at=message.received_at, author_name=message.from_name)
+                            received_at=message.received_at, author_name=message.from_name,
+                            hidden=group.addresses == "hidden")
             copy = build_copy(message.raw, info, self.config.templates, plain, language)
             if self.signer is not None:  # the body is every such recipient's: hashed once, not per copy
                 copy = replace(copy, body_hash=self.signer.body_hash(copy.body.removeprefix(b"\r\n")))

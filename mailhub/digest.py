@@ -23,7 +23,7 @@ from mailhub.i18n import catalogs
 from mailhub.i18n.languages import DEFAULT
 from mailhub.membership import NAME_LIMIT
 from mailhub.models import HELPERS, Group, Member, Message, Topic
-from mailhub.names import author_name
+from mailhub.names import author_name, without_addresses
 from mailhub.router import address_for, digest_message_id, list_id
 from mailhub.store import IMPORTED
 from mailhub.wire import qp_is_smaller, short_lines
@@ -89,9 +89,12 @@ def gather(session: Session, group: Group, start: datetime, end: datetime, setti
     """The messages published in (start, end], their topics, the topics still unanswered at
     `end`, and the members who joined. Mail imported from an archive was news where it was first
     published: it counts towards its topic (size, start) but is never shown as new. Times stay
-    moments: `render` shows them in a language."""
+    moments: `render` shows them in a language. Where the group hides addresses, an author without
+    a name is "" (the templates say "a member") and no name carries an address."""
+    hidden = group.addresses == "hidden"
+
     def author(name: str, address: str) -> str:
-        return author_name(name, "", address)  # name: as processing stored it
+        return author_name(name, "", address, hidden)  # name: as processing stored it
 
     rows = session.exec(
         select(Message.topic_id, Message.from_name, Message.from_addr, Message.posted_at,
@@ -125,7 +128,7 @@ def gather(session: Session, group: Group, start: datetime, end: datetime, setti
         topic = session.get(Topic, topic_id)
         if topic is None:
             continue
-        shown = posts.get(topic_id) or [_only_post(session, topic_id, settings)]
+        shown = posts.get(topic_id) or [_only_post(session, topic_id, settings, hidden)]
         unanswered.append(activity(topic, shown, first))
     found = [t for t in found if t.id not in unanswered_ids]
     new = sorted((t for t in found if t.new), key=lambda t: t.first)
@@ -134,8 +137,8 @@ def gather(session: Session, group: Group, start: datetime, end: datetime, setti
                            .where(Member.group_id == group.id, col(Member.created_at) > start,
                                   col(Member.created_at) <= end).order_by(col(Member.created_at))).all()
     new_count = sum(1 for t in found if t.new) + sum(1 for t in unanswered if t.new)
-    return Activity(topics=new + active, unanswered=unanswered,
-                    members=[NewMember(*m) for m in members], replies=len(rows) - new_count,
+    joined = [NewMember(without_addresses(n) if hidden else n, o, c) for n, o, c in members]
+    return Activity(topics=new + active, unanswered=unanswered, members=joined, replies=len(rows) - new_count,
                     new_topics=new_count)
 
 
@@ -173,11 +176,11 @@ def _unanswered(session: Session, group: Group, end: datetime,
     return [(t, at) for t, at in rows]
 
 
-def _only_post(session: Session, topic_id: int, settings: DigestConfig) -> tuple[Post, datetime]:
+def _only_post(session: Session, topic_id: int, settings: DigestConfig, hidden: bool) -> tuple[Post, datetime]:
     name, address, at, text = session.exec(
         select(Message.from_name, Message.from_addr, Message.posted_at, Message.new_text)
         .where(Message.topic_id == topic_id, Message.state == "posted")).one()
-    return Post(author_name(name, "", address), at, excerpt(text, settings.excerpt_chars)), at
+    return Post(author_name(name, "", address, hidden), at, excerpt(text, settings.excerpt_chars)), at
 
 
 # ---- rendering the shared body -----------------------------------------------------------------

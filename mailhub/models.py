@@ -14,6 +14,7 @@ HELPERS = ("mentor", "moderator", "owner")  # their digests lead with unanswered
 DELIVERIES = ("each", "daily", "weekly", "none")
 DIGESTS = ("daily", "weekly")
 JOIN_POLICIES = ("confirm", "approve", "closed")
+ADDRESSES = ("hidden", "shown")
 WHO_POLICIES = ("moderators", "members")  # who may ask for the member list by mail
 PROFILE_FIELDS = ("name", "organisation", "country", "bio")
 
@@ -42,6 +43,9 @@ class Group(SQLModel, table=True):
     digest_weekly: Optional[str] = None
     timezone: Optional[str] = None
     language: Optional[str] = None  # what members read, unless they chose; None means config.toml's
+    # hidden: no member's address reaches another member (copies, digests, answers); groups made
+    # before 0007 keep "shown"
+    addresses: str = "hidden"
     digest_quiet: bool = False  # send an "all quiet" digest when nothing was posted
     # Attachments larger than this are named in copies, not sent; `get attachment` fetches one.
     max_attachment_size: int = 1024 * 1024

@@ -20,7 +20,7 @@ from mailhub.membership import (FOR_THE_GROUP, NAME_LIMIT, admit, confirm, expir
                                 renew_approval, request_join, request_leave, set_delivery)
 from mailhub.models import PROFILE_FIELDS, TRUSTED, Group, Member, Message, Token, Topic, TopicPref, utcnow
 from mailhub.moderation import decide_held, deciders, renew_notice
-from mailhub.names import author_name
+from mailhub.names import author_name, without_addresses
 from mailhub.notices import answer
 from mailhub.parse import Parsed
 from mailhub.policy import explain
@@ -70,6 +70,11 @@ class Request:
 
     def topic_address(self, topic: Topic) -> str:
         return address_for(self.group.name, self.config.server.domain, token=topic.key)
+
+    @property
+    def hidden(self) -> bool:
+        """The group hides members' addresses: answers name people, never give their address."""
+        return self.group.addresses == "hidden"
 
     def language_of(self, member: Member) -> str:
         return choose(member.language, None, self.group.language, self.config.server.language)
@@ -159,9 +164,14 @@ def _language(req: Request, cmd: Command, member: Member) -> Result:
 
 
 def _who(req: Request, cmd: Command, member: Member) -> Result:
+    """The member list. Where the group hides addresses, names and roles only (owners and
+    moderators asking too: the CLI shows staff the addresses), named members first."""
     if member.role not in TRUSTED and req.group.who != "members":
         return Result(cmd.line, "not_allowed")
     members = req.session.exec(select(Member).where(Member.group_id == req.group.id).order_by(Member.email)).all()
+    if req.hidden:
+        rows = [{"email": "", "name": without_addresses(m.name), "role": m.role} for m in members]
+        return Result(cmd.line, "who", {"members": sorted(rows, key=lambda r: (not r["name"], r["name"].lower()))})
     return Result(cmd.line, "who", {"members": [{"email": m.email, "name": m.name, "role": m.role}
                                                for m in members]})
 
@@ -223,7 +233,7 @@ def _get(req: Request, cmd: Command, member: Member) -> Result:
     messages = req.session.exec(select(Message).where(Message.topic_id == topic.id, Message.state == "posted")
                                 .order_by(col(Message.received_at).desc(), col(Message.id).desc())
                                 .limit(TOPIC_MAIL_MESSAGES)).all()
-    shown = [{"author": author_name(m.from_name, "", m.from_addr), "when": m.received_at,
+    shown = [{"author": author_name(m.from_name, "", m.from_addr, req.hidden), "when": m.received_at,
               "text": m.new_text or m.body_text, "attachments": _attachment_rows(m)} for m in reversed(messages)]
     zone = read_zone(member_zone(req.config, req.group, member.timezone))  # the reader's, as digests show times
     return Result(cmd.line, "topic", {"topic": _topic_rows(req, [topic])[0], "messages": shown, "zone": zone,

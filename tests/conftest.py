@@ -234,8 +234,9 @@ class Env:
         wait_for(lambda: json.loads(self.cli("queue", "--json").output)["counts"]["pending"] == 0,
                  what="the outbound queue to empty")
 
-    def group(self, name: str, *members: str, policy: str = "members") -> None:
-        self.cli("group", "create", name, "--policy", policy)
+    def group(self, name: str, *members: str, policy: str = "members", addresses: str | None = None) -> None:
+        """A group with these members; `addresses`: hidden or shown (if left out: a new group's default)."""
+        self.cli("group", "create", name, "--policy", policy, *(["--addresses", addresses] if addresses else []))
         for m in members:
             self.cli("member", "add", name, m)
 

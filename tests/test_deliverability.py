@@ -127,7 +127,7 @@ def test_copies_carry_no_private_headers_and_keep_the_threading_ones(env, sink):
 
 
 def test_from_is_rewritten_by_default_and_the_author_offered_for_a_private_reply(env, sink):
-    env.group("mentors", ANN, CEM)
+    env.group("mentors", ANN, CEM, addresses="shown")  # hidden: see test_addresses_hidden.py
     assert "from_rewrite: always" in env.cli("group", "show", "mentors").output
     env.start()
     env.send(LEAKY, [POST])
@@ -138,7 +138,7 @@ def test_from_is_rewritten_by_default_and_the_author_offered_for_a_private_reply
 
 
 def test_from_rewrite_never_keeps_the_authors_from(env, sink):
-    env.group("mentors", ANN, CEM)
+    env.group("mentors", ANN, CEM, addresses="shown")  # a group that hides addresses rewrites From anyway
     result = env.cli("group", "set", "mentors", "--from-rewrite", "sometimes", ok=False)
     assert result.exit_code == 2 and "--from-rewrite takes always or never, not 'sometimes'" in result.output
     env.cli("group", "set", "mentors", "--from-rewrite", "never")

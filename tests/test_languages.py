@@ -134,8 +134,9 @@ def test_a_members_own_language_beats_the_groups(group_in, sink):
     env.cli("member", "add", "mentors", "ann@example.com")
     env.send(mail(subject="Question", body="Une question"), [POST])
     spanish, french = sink.wait("ana@example.com")[0], sink.wait("bea@example.com")[0]
-    assert_in_language(text_of(spanish), "es")  # the footer
-    assert_in_language(text_of(french), "fr")
+    # The footer; in a group that hides addresses one of its sentences is long enough to tell.
+    assert_in_language(text_of(spanish), "es", least=1)
+    assert_in_language(text_of(french), "fr", least=1)
     assert_in_language(text_of(ask(env, sink, "ana@example.com", "help")), "es")
     assert_in_language(text_of(ask(env, sink, "bea@example.com", "help")), "fr")
 

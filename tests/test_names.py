@@ -16,7 +16,8 @@ POST = f"mentors@{DOMAIN}"
 @pytest.fixture
 def env(tmp_path, sink):
     e = Env(tmp_path, sink.port)
-    e.cli("group", "create", "mentors")
+    # Where addresses are shown; where they are hidden, see test_addresses_hidden.py.
+    e.cli("group", "create", "mentors", "--addresses", "shown")
     e.cli("member", "add", "mentors", "ann@example.com", "--name", "Ann Mwangi")
     e.cli("member", "add", "mentors", "cat@example.com")
     yield e

@@ -96,6 +96,9 @@ def test_profile_is_set_and_shown_without_control_characters(group, sink):
 
 def test_who_is_for_moderators_unless_the_group_allows_members(group, sink):
     assert "Only the group's owners and moderators" in ask(group, sink, "bea@example.com", "who")
+    text = ask(group, sink, "mod@example.com", "who")  # a new group hides addresses: no names given, none shown
+    assert "3 members:" in text and "  a member - moderator" in text and "@example.com" not in text
+    group.cli("group", "set", "mentors", "--addresses", "shown")
     text = ask(group, sink, "mod@example.com", "who")
     assert "3 members:" in text and "ann@example.com" in text and "mod@example.com - moderator" in text
     group.cli("group", "set", "mentors", "--who", "members")

@@ -33,6 +33,14 @@ from mailhub.router import address_for, group_name_problem  # which imports only
 LANGUAGE_HELP = ("the language of the group's mail for members who have not chosen their own: en, fr, es, pt, "
                  "ar or sw (if left out: config.toml's server.language)")
 
+Addresses = Literal["hidden", "shown"]  # models.ADDRESSES
+ADDRESSES_HELP = (
+    "hidden: members never see each other's addresses: copies come From 'Ann via mentors' with the group as To "
+    "and no Cc, their footer offers no private reply, and digests and answers by mail ('who', 'get') name "
+    "people, never their address (what authors write in their own text stays as written); shown: copies keep "
+    "the author's address (X-Original-From, 'Write to Ann privately: …') and the To and Cc they wrote, and "
+    "'who' lists addresses")
+
 if TYPE_CHECKING:
     from sqlmodel import Session
 
@@ -77,7 +85,8 @@ def _group_row(session: Session, config: Config, group: Group) -> dict[str, Any]
     topics = session.exec(select(func.count()).select_from(Topic).where(Topic.group_id == group.id)).one()
     return {"id": group.id, "name": group.name, "address": address_for(group.name, config.server.domain),
             "title": group.title, "description": group.description, "policy": group.policy,
-            "join_policy": group.join_policy, "language": group.language or config.server.language,
+            "join_policy": group.join_policy, "member_addresses": group.addresses,
+            "language": group.language or config.server.language,
             "members": members, "topics": topics, "created": when(group.created_at)}
 
 
@@ -93,6 +102,8 @@ def group_create(
     owner: Annotated[Optional[list[str]], typer.Option(
         "--owner", metavar="EMAIL", help="an owner: gets -owner@ mail and decides held posts (repeat for more)")] = None,
     language: Annotated[Optional[str], typer.Option(metavar="CODE", help=LANGUAGE_HELP)] = None,
+    addresses: Annotated[Addresses, typer.Option(
+        case_sensitive=False, help=ADDRESSES_HELP + " (new groups: hidden)")] = "hidden",
     config: ConfigOpt = None,
 ) -> None:
     """Create a group; its address is NAME@<server.domain>."""
@@ -112,14 +123,15 @@ def group_create(
         if session.exec(select(Group).where(Group.name == name)).first():
             fail(f"group '{name}' already exists")
         group = Group(name=name, title=title, description=description, policy=policy, join_policy=join_policy,
-                      language=code or None)
+                      language=code or None, addresses=addresses)
         session.add(group)
         session.flush()
         for address in owners:
             session.add(new_member(group, address, role="owner"))
         session.commit()
         typer.echo(f"created group {name}: post to {address_for(name, cfg.server.domain)} "
-                   f"(policy: {policy}, join policy: {join_policy}, language: {group.language or cfg.server.language})"
+                   f"(policy: {policy}, join policy: {join_policy}, language: {group.language or cfg.server.language}, "
+                   f"member addresses: {'hidden from other members' if addresses == 'hidden' else 'shown'})"
                    + (f"; owners: {', '.join(owners)}" if owners else ""))
         if not owners:
             typer.echo(f"warning: {name} has no owner, so {_unowned(cfg, name)}; add one with "
@@ -213,6 +225,7 @@ def group_set(
                              "members get one by mail with 'get attachment ID'")] = None,
     language: Annotated[Optional[str], typer.Option(
         metavar="CODE", help=LANGUAGE_HELP + "; 'default': config.toml's again")] = None,
+    addresses: Annotated[Optional[Addresses], typer.Option(case_sensitive=False, help=ADDRESSES_HELP)] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Change a group's settings; only the options given change."""
@@ -222,7 +235,7 @@ def group_set(
               "digest_weekly": schedule_arg(weekly, read_weekly, "--weekly"),
               "timezone": schedule_arg(timezone, read_zone, "--timezone"),
               "language": language_arg(language)}
-    values = {"policy": policy, "join_policy": join_policy, "who": who,
+    values = {"policy": policy, "join_policy": join_policy, "who": who, "addresses": addresses,
               "rate_limit": _rate_limit(rate_limit) if rate_limit is not None else None,
               "title": one_line(title, "--title") if title is not None else None,
               "description": one_line(description, "--description") if description is not None else None,
@@ -248,7 +261,10 @@ def group_set(
         typer.echo(f"{group.name}: policy {group.policy}, join policy {group.join_policy}, "
                    f"rate limit {_rate_text(group.rate_limit)}, new-member moderation "
                    f"{on_off(group.new_member_moderation)}, who {group.who}, "
-                   f"language {group.language or cfg.server.language}")
+                   f"language {group.language or cfg.server.language}, member addresses {group.addresses}")
+        if group.addresses == "hidden" and not group.from_rewrite:
+            typer.echo(f"note: {group.name} hides member addresses, so copies are From 'Name via {group.name}' "
+                       "whatever --from-rewrite says", err=True)
 
 
 @group_app.command("delete")

@@ -194,6 +194,7 @@ def test_utf8_headers_show_as_written_in_topics_and_copies(env: Env, sink: Sink)
     """RFC 6532 mail (8-bit UTF-8 in From and Subject, no Message-ID) is read as UTF-8, not as
     replacement characters."""
     start(env, "mentors")
+    env.cli("group", "set", "mentors", "--addresses", "shown")  # the footer shows the UTF-8 address
     send(env, "utf8", (DATA / "ruby-mail" / "rfc6532" / "utf8_headers.eml").read_bytes())
     [topic] = wait_for(lambda: json.loads(env.cli("topics", "mentors", "--json").output), what="the topic")
     assert topic["subject"] == "Säying Hello"
