@@ -87,17 +87,23 @@ _LIST_FOOTER_RULE = re.compile(r"[ \t]*_{5,}[ \t]*")
 _LIST_FOOTER_MAX_LINES = 10
 
 
+def _readable(text: object) -> str:
+    """`text` as a str, or "" when it holds nothing but spaces (or is no text at all)."""
+    try:
+        text = _as_str(text)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - an object whose str() fails offers no text to keep
+        return ""
+    return text if text.strip() else ""
+
+
 def new_text(text: str) -> str:
     """The words the author wrote in this message: the plain-text body without quoted history,
     attribution lines, forwarded/original-message blocks, signatures, phone footers and the
     sign-off. When that leaves nothing, the best of what is not history: the sign-off, signature
     or footer the author's part holds ("Thanks,\\nBob"), a forward as it came; and "" when the
     mail holds nothing but quoted history (never the history itself)."""
-    try:
-        text = _as_str(text)
-    except Exception:  # an object whose str() fails offers no text to keep
-        return ""
-    if not text.strip():
+    text = _readable(text)
+    if not text:
         return ""
     try:
         lines = _Text(text)
@@ -118,11 +124,8 @@ def new_text(text: str) -> str:
 def written_text(text: str) -> str:
     """Like `new_text`, but empty when the mail holds nothing but quotes, a signature or a phone
     footer: what commands and one-word replies are read from."""
-    try:
-        text = _as_str(text)
-    except Exception:  # an object whose str() fails offers no text to keep
-        return ""
-    if not text.strip():
+    text = _readable(text)
+    if not text:
         return ""
     try:
         return drop_sign_off(_render(_author_lines(_Text(text))[0]))
