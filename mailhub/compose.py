@@ -251,8 +251,9 @@ def _hide_addresses(msg: EmailMessage, post: str) -> None:
     msg["To"] = post
 
 
-def _list_headers(msg: EmailMessage, info: ListInfo, author: tuple[str, str], subject: str) -> None:
-    """Turn the author's headers into the list copy's: private ones dropped, From rewritten, the
+def _list_headers(msg: EmailMessage, info: ListInfo, sender: str, subject: str) -> None:
+    """Turn the author's headers into the list copy's: private ones dropped, From rewritten (to
+    `sender`, "Ann via mentors" in the reader's language), the
     subject prefixed, the list's own added. Where the group hides addresses, only the headers
     that describe the message stay, and the author is named by name alone."""
     _one_line_headers(msg)
@@ -264,8 +265,7 @@ def _list_headers(msg: EmailMessage, info: ListInfo, author: tuple[str, str], su
     if info.from_rewrite or info.hidden:
         original_from = msg.get("From")
         del msg["From"]
-        display = _one_line(f"{author[0]} via {info.name}")
-        msg["From"] = email.utils.formataddr((display, post), charset="utf-8")
+        msg["From"] = email.utils.formataddr((_one_line(sender), post), charset="utf-8")
         if original_from and not info.hidden:
             msg["X-Original-From"] = original_from
     del msg["Subject"]
@@ -303,28 +303,29 @@ def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False,
         # Translators: how a list copy's sender ("a member via mentors"), a digest and a topic sent
         # by mail name an author who gave no name, where the group hides members' addresses.
         name = translations(language).gettext("a member")
-    author = (name, author_addr)
+    # Translators: a list copy's sender as mail programs show it: the author's name and the group.
+    sender = translations(language).gettext("%(name)s via %(group)s") % {"name": name, "group": info.name}
     subject = decode_header(headers.get("Subject"))
-    footer = render(templates, "footer.txt", language, group=info.name, author=author[0],
+    footer = render(templates, "footer.txt", language, group=info.name, author=name,
                     private_address=private_address(info, author_addr),
                     post_address=address_for(info.name, info.domain),
                     leave_address=address_for(info.name, info.domain, "leave"))
     try:
         if plain:  # the body is replaced whole, so only the header block needs parsing
             msg = BytesHeaderParser(policy=compat32).parsebytes(raw)
-            _list_headers(msg, info, author, subject)
+            _list_headers(msg, info, sender, subject)
             _make_plain(msg, plain_text(raw, info, templates, language), footer)
         else:
             # Parsing is inside: the email package recurses once per nesting level, and mail with
             # hundreds of attached messages inside one another raises RecursionError here.
             msg = email.message_from_bytes(raw, policy=compat32)
-            _list_headers(msg, info, author, subject)
+            _list_headers(msg, info, sender, subject)
             _leave_out_large(msg, raw, info, templates, language)
             _add_footer(msg, footer)
         return _split(_sendable(msg, info))
     except Exception as exc:  # noqa: BLE001 - broken MIME: send the original body untouched
         log.warning("could not add footer, sending body unchanged: %s", exc)
-        return _body_unchanged(raw, info, author, subject, templates, footer, language)
+        return _body_unchanged(raw, info, sender, subject, templates, footer, language)
 
 
 def _sendable(msg: EmailMessage, info: ListInfo) -> bytes:
@@ -337,14 +338,14 @@ def _sendable(msg: EmailMessage, info: ListInfo) -> bytes:
     return flatten(msg)
 
 
-def _body_unchanged(raw: bytes, info: ListInfo, author: tuple[str, str], subject: str, templates: Path,
+def _body_unchanged(raw: bytes, info: ListInfo, sender: str, subject: str, templates: Path,
                     footer: str, language: str) -> CopyTemplate:
     """The list headers over the body exactly as it came. Reads the header block only, so this
     works on any mail the full parse failed on. A body with a line too long to send is
     re-encoded whole when it is one part; a multipart cannot be without reading its parts, so
     its copy is the text-only one."""
     msg = BytesHeaderParser(policy=compat32).parsebytes(raw)
-    _list_headers(msg, info, author, subject)
+    _list_headers(msg, info, sender, subject)
     body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")[2]
     if has_long_line(body):
         if msg.get_content_maintype() in ("multipart", "message"):

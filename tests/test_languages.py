@@ -3,6 +3,7 @@ confirmation, a help answer, a weekly digest and the list copies come in the rea
 commands work in every language; a member's own setting beats the group's."""
 from __future__ import annotations
 
+import email.header
 import json
 import re
 from functools import lru_cache
@@ -136,6 +137,8 @@ def test_a_members_own_language_beats_the_groups(group_in, sink):
     spanish, french = sink.wait("ana@example.com")[0], sink.wait("bea@example.com")[0]
     # The footer; in a group that hides addresses one of its sentences is long enough to tell.
     assert_in_language(text_of(spanish), "es", least=1)
+    sender = str(email.header.make_header(email.header.decode_header(str(spanish["From"]))))
+    assert "vía mentors" in sender, sender  # "Ann via mentors", in the reader's words
     assert_in_language(text_of(french), "fr", least=1)
     assert_in_language(text_of(ask(env, sink, "ana@example.com", "help")), "es")
     assert_in_language(text_of(ask(env, sink, "bea@example.com", "help")), "fr")
