@@ -18,9 +18,9 @@ from mailhub.config import Config
 from mailhub.db import insert_ignoring_duplicates, writing
 from mailhub.digest import Activity, Rendered, gather, render
 from mailhub.fanout import enqueue
-from mailhub.i18n.languages import choose
 from mailhub.logs import event
 from mailhub.models import DigestIssue, DigestMark, Group, Member, utcnow
+from mailhub.notices import member_language
 from mailhub.schedule import digest_schedule, read_zone
 
 log = logging.getLogger(__name__)
@@ -33,11 +33,6 @@ KEEP_MARKS = timedelta(days=90)
 def member_zone(config: Config, group: Group, own: Optional[str]) -> str:
     """The member's own time zone, else the group's, else config.toml's."""
     return own or group.timezone or config.digest.timezone
-
-
-def member_language(config: Config, group: Group, own: Optional[str]) -> str:
-    """The member's own language, else the group's, else config.toml's, else English."""
-    return choose(own, None, group.language, config.server.language)
 
 
 def period_window(period: str, end: datetime, last_end: Optional[datetime],

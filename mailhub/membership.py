@@ -15,9 +15,8 @@ from mailhub import links
 from mailhub.commands import clean_text
 from mailhub.config import Config, LimitsConfig
 from mailhub.db import insert_ignoring_duplicates
-from mailhub.i18n.languages import choose
 from mailhub.models import DIGESTS, Departure, DigestMark, Group, Member, Outbox, Token, TopicPref, utcnow
-from mailhub.notices import answer, notify, web_link
+from mailhub.notices import answer, member_language, notify, web_link
 from mailhub.router import address_for
 
 log = logging.getLogger(__name__)
@@ -197,7 +196,7 @@ def admit(session: Session, config: Config, group: Group, email: str, name: str,
     becomes their own setting when it is not what the group writes in anyway (so a later change
     of the group's language still reaches everyone else)."""
     member = new_member(group, email, clean_text(name, NAME_LIMIT), joined_by_mail=True)
-    if language and language != choose(None, None, group.language, config.server.language):
+    if language and language != member_language(config, group):
         member.language = language
     session.add(member)
     session.flush()

@@ -36,6 +36,12 @@ def render(folder: Path, template: str, language: str = DEFAULT, **context: Any)
     return catalogs.environment(folder, language).get_template(template).render(**context)
 
 
+def member_language(config: Config, group: Group, own: Optional[str] = None) -> str:
+    """A member's own language (`own`), else the group's, else config.toml's, else English; with
+    no `own`, the language the group writes in."""
+    return choose(own, None, group.language, config.server.language)
+
+
 def reader_language(session: Session, config: Config, group: Optional[Group], to: str,
                     declared: Optional[str] = None) -> str:
     """The language of mail to `to` about `group`: their own setting as a member, else (for

@@ -15,13 +15,13 @@ from mailhub.commands import Command, argument, clean_text, parse_commands, read
 from mailhub.config import Config
 from mailhub.digest_jobs import member_zone
 from mailhub.fanout import Roster
-from mailhub.i18n.languages import NAMES, SHIPPED, UnknownLanguage, choose, read_language
+from mailhub.i18n.languages import NAMES, SHIPPED, UnknownLanguage, read_language
 from mailhub.membership import (FOR_THE_GROUP, NAME_LIMIT, admit, confirm, expired, find_token, leave_now, member_of,
                                 renew_approval, request_join, request_leave, set_delivery)
 from mailhub.models import PROFILE_FIELDS, TRUSTED, Group, Member, Message, Token, Topic, TopicPref, utcnow
 from mailhub.moderation import decide_held, deciders, renew_notice
 from mailhub.names import author_name, without_addresses
-from mailhub.notices import answer
+from mailhub.notices import answer, member_language
 from mailhub.parse import Parsed
 from mailhub.policy import explain
 from mailhub.router import address_for, answers_digest
@@ -77,7 +77,7 @@ class Request:
         return self.group.addresses == "hidden"
 
     def language_of(self, member: Member) -> str:
-        return choose(member.language, None, self.group.language, self.config.server.language)
+        return member_language(self.config, self.group, member.language)
 
     def tell(self, results: list[Result], show_help: bool = False) -> None:
         answer(self.session, self.config, self.group, self.sender, self.key("results"), "results.txt",

@@ -20,9 +20,9 @@ def preview(group: str, email: str,
     """Print the digest EMAIL would get if it were sent now (nothing is sent or recorded)."""
     from mailhub.deliver import muted_topics, recipients
     from mailhub.digest import bodies
-    from mailhub.digest_jobs import (PERIODS, Due, Subscriber, build, last_digests, member_language, member_zone,
-                                     period_window)
+    from mailhub.digest_jobs import PERIODS, Due, Subscriber, build, last_digests, member_zone, period_window
     from mailhub.models import utcnow
+    from mailhub.notices import member_language
 
     with opened(config) as (cfg, session):
         g = find_group(session, group)

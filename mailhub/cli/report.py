@@ -24,7 +24,7 @@ def report(
     (--mail: each owner's)."""
     from datetime import datetime
 
-    from mailhub.i18n.languages import choose
+    from mailhub.notices import member_language
     from mailhub.membership import owners
     from mailhub.models import utcnow
     from mailhub.stats.figures import group_zone
@@ -42,7 +42,7 @@ def report(
         if month_window(first, zone)[0] > now:
             fail(f"--month {first:%Y-%m} has not begun yet (today is {datetime.now(zone):%Y-%m-%d} in {zone.key})")
         data = gather(session, cfg, g, first, now)
-        language = choose(None, None, g.language, cfg.server.language)
+        language = member_language(cfg, g)
         if html is not None:
             page = render(cfg, data, language, data_uri(chart_png(data))).html
             try:

@@ -19,13 +19,12 @@ from mailhub import links
 from mailhub.commands import MAX_LINE, Verdict, clean_text
 from mailhub.config import Config
 from mailhub.db import writing
-from mailhub.i18n.languages import choose
 from mailhub.logs import event
 from mailhub.membership import confirm, expired, leave_now
 from mailhub.models import Group, Member, Message, Token
 from mailhub.moderation import decide_held
 from mailhub.names import author_name
-from mailhub.notices import reader_language
+from mailhub.notices import member_language, reader_language
 from mailhub.policy import BY_LINK, explain
 from mailhub.web.pages import excerpt, group_context, line
 
@@ -91,10 +90,10 @@ class Actions:
         the person confirming (their membership's setting, else what their mail declared); for a
         held post, a moderator the token does not name, so the group's language."""
         if isinstance(row, Member):
-            return choose(row.language, None, group.language, self.config.server.language)
+            return member_language(self.config, group, row.language)
         if row.purpose in PURPOSES[links.CONFIRM]:
             return reader_language(session, self.config, group, row.email, row.language)
-        return choose(None, None, group.language, self.config.server.language)
+        return member_language(self.config, group)
 
     def show(self, kind: str, text: str) -> Page:
         """The page a GET shows. Changes nothing."""
