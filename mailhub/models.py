@@ -46,6 +46,9 @@ class Group(SQLModel, table=True):
     # hidden: no member's address reaches another member (copies, digests, answers); groups made
     # before 0007 keep "shown"
     addresses: str = "hidden"
+    # Safeguarding: where a copy of every private mail relayed in this group goes ("" for none);
+    # every member's footer says so.
+    private_copy: str = ""
     digest_quiet: bool = False  # send an "all quiet" digest when nothing was posted
     # Attachments larger than this are named in copies, not sent; `get attachment` fetches one.
     max_attachment_size: int = 1024 * 1024
@@ -272,3 +275,50 @@ class SiteSetting(SQLModel, table=True):
     __tablename__ = "site_settings"
     name: str = Field(primary_key=True)
     value: str
+
+
+class Pair(SQLModel, table=True):
+    """A mentor and a mentee with a private channel `group-pair-KEY@`: each writes there and the
+    other gets it, neither sees the other's address, the rest of the group sees nothing. Members
+    by address, not by row: a pair ended because one left stays in the record."""
+
+    __tablename__ = "pairs"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id", index=True)
+    key: str = Field(unique=True)
+    mentor: str
+    mentee: str
+    started_at: datetime = Field(default_factory=utcnow)
+    ended_at: Optional[datetime] = None
+
+
+class Block(SQLModel, table=True):
+    """`blocker` takes no more private mail from `blocked` in this group (the `block` reply)."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (UniqueConstraint("group_id", "blocker", "blocked"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id")
+    blocker: str
+    blocked: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RelayLog(SQLModel, table=True):
+    """One private mail passed on, through a relay address (kind "private") or a pair's channel
+    ("pair"): who wrote to whom, when and how big, never what. Unique per message and recipient
+    so that processing the same mail again logs it once."""
+
+    __tablename__ = "relay_log"
+    __table_args__ = (UniqueConstraint("message_pk", "recipient"),
+                      Index("ix_relay_log_sender", "group_id", "sender", "at"),
+                      Index("ix_relay_log_pair", "pair_id", "at"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id")
+    kind: str  # private or pair
+    pair_id: Optional[int] = Field(default=None, foreign_key="pairs.id")
+    message_pk: Optional[int] = None
+    sender: str
+    recipient: str
+    size: int
+    at: datetime = Field(default_factory=utcnow)
