@@ -29,8 +29,9 @@ from mailhub.store import IMPORTED
 from mailhub.wire import qp_is_smaller, short_lines
 
 # Section order: people who can help see the unanswered topics first, everyone else the news.
-SECTIONS_FOR_HELPERS = ("unanswered", "new", "active", "members", "overflow")
-SECTIONS_FOR_READERS = ("new", "active", "unanswered", "members", "overflow")
+# Upcoming events lead for everyone (mailhub/events).
+SECTIONS_FOR_HELPERS = ("events", "unanswered", "new", "active", "members", "overflow")
+SECTIONS_FOR_READERS = ("events", "new", "active", "unanswered", "members", "overflow")
 UNANSWERED_DAYS = 14  # an unanswered topic older than this is no longer asked about
 
 
@@ -67,6 +68,7 @@ class Activity:
     members: list[NewMember]
     replies: int  # new messages that answer a topic
     new_topics: int
+    events: list = field(default_factory=list)  # mailhub.events.record.UpcomingEvent, soonest first
 
     @property
     def quiet(self) -> bool:
@@ -138,7 +140,10 @@ def gather(session: Session, group: Group, start: datetime, end: datetime, setti
                                   col(Member.created_at) <= end).order_by(col(Member.created_at))).all()
     new_count = sum(1 for t in found if t.new) + sum(1 for t in unanswered if t.new)
     joined = [NewMember(without_addresses(n) if hidden else n, o, c) for n, o, c in members]
+    from mailhub.events.record import upcoming_events  # events import the digest's neighbours
+
     return Activity(topics=new + active, unanswered=unanswered, members=joined, replies=len(rows) - new_count,
+                    events=upcoming_events(session, group.id, end),
                     new_topics=new_count)
 
 
@@ -264,6 +269,9 @@ def render(folder: Path, group: Group, domain: str, period: str, start: datetime
     sections: dict[str, list[Piece]] = {}
     if activity.members:
         sections["members"] = [heading("members"), piece("members", activity.members)]
+    if activity.events:
+        sections["events"] = [heading("events"), piece("events", [
+            {**e._asdict(), "address": address_for(group.name, domain, token=e.key)} for e in activity.events], zone)]
     everything = [("unanswered", t) for t in activity.unanswered] + [("new" if t.new else "active", t)
                                                                      for t in activity.topics]
     blocks = [piece("topic", t, address_for(group.name, domain, token=t.key), zone, topic=t.id)

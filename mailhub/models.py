@@ -322,3 +322,41 @@ class RelayLog(SQLModel, table=True):
     recipient: str
     size: int
     at: datetime = Field(default_factory=utcnow)
+
+
+class Event(SQLModel, table=True):
+    """An event: a topic whose post carried an iCalendar invitation (mailhub/events). Unique by its
+    UID in the group; an update (higher SEQUENCE) or a cancel changes this row, never makes another."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("group_id", "uid"), Index("ix_events_starts", "group_id", "starts_at"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id")
+    topic_id: Optional[int] = Field(default=None, foreign_key="topics.id", index=True)
+    message_pk: Optional[int] = Field(default=None, foreign_key="messages.id")  # its latest invitation
+    uid: str
+    sequence: int = 0
+    title: str = ""
+    starts_at: datetime  # UTC; the first occurrence of a recurring event
+    ends_at: datetime
+    zone: str = "UTC"  # the IANA time zone it was written in (Outlook's Windows names mapped)
+    all_day: bool = False
+    location: str = ""
+    description: str = ""
+    organizer: str = ""  # who sent it (the address), or the group for `mailhub event create`
+    rrule: str = ""  # RFC 5545 RRULE value, "" for a single event
+    status: str = "confirmed"  # confirmed or cancelled
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Rsvp(SQLModel, table=True):
+    """A member's answer to an event: one row per event and address, changed when they answer again."""
+
+    __tablename__ = "rsvps"
+    __table_args__ = (UniqueConstraint("event_id", "email"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="events.id")
+    email: str
+    status: str  # accepted, declined or tentative
+    answered_at: datetime = Field(default_factory=utcnow)

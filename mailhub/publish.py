@@ -5,6 +5,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from mailhub.config import Config
+from mailhub.events import record as events
 from mailhub.fanout import Roster, fan_out
 from mailhub.models import Group, Member, Message, utcnow
 from mailhub.parse import Parsed
@@ -15,6 +16,7 @@ from mailhub.thread import attach
 def publish(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
             roster: Roster) -> int:
     """Returns how many copies were queued. Idempotent, like every processing step."""
+    events.place(session, group, message, mail)  # an event's update or cancel joins the event's topic
     attach(session, group.id, group.prefix, message, mail, message.received_at,
            config.threading.subject_window_days)
     message.state, message.reason = "posted", "posted"
@@ -26,4 +28,6 @@ def publish(session: Session, config: Config, group: Group, message: Message, ma
     if author is not None and author.new_member:
         # A first published post ends new-member moderation.
         session.execute(update(Member).where(Member.id == author.id).values(new_member=False))
-    return fan_out(session, message, roster, mail.from_addr, group.include_author)
+    queued = fan_out(session, message, roster, mail.from_addr, group.include_author)
+    events.on_published(session, config, group, message, mail)  # an invitation: the copies become invitations
+    return queued

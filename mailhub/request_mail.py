@@ -14,6 +14,7 @@ from mailhub.bounces import enable
 from mailhub.commands import Command, argument, clean_text, parse_commands, read_verdict
 from mailhub.config import Config
 from mailhub.digest_jobs import member_zone
+from mailhub.events.mail import events_command, get_event
 from mailhub.fanout import Roster
 from mailhub.i18n.languages import NAMES, SHIPPED, UnknownLanguage, read_language
 from mailhub.membership import (FOR_THE_GROUP, NAME_LIMIT, admit, confirm, expired, find_token, leave_now, member_of,
@@ -227,6 +228,8 @@ def _get_attachment(req: Request, cmd: Command) -> Result:
 def _get(req: Request, cmd: Command, member: Member) -> Result:
     if cmd.args and argument(cmd.args[0]) in ("attachment", "file"):
         return _get_attachment(req, cmd)
+    if cmd.args and argument(cmd.args[0]) == "event":
+        return get_event(req, cmd, member)
     topic = _topic_named(req, cmd.args[0]) if cmd.args else None
     if topic is None:
         return Result(cmd.line, "no_such_topic")
@@ -282,7 +285,7 @@ OPEN: dict[str, Callable[[Request, Command], Result]] = {
 MEMBERS_ONLY: dict[str, Callable[[Request, Command, Member], Result]] = {
     "each": _delivery, "digest": _delivery, "nomail": _delivery, "plain": _plain, "profile": _profile,
     "who": _who, "topics": _topics, "get": _get, "search": _search, "mute": _mute_follow, "follow": _mute_follow,
-    "timezone": _timezone, "language": _language, "solved": _solved,
+    "timezone": _timezone, "language": _language, "solved": _solved, "events": events_command,
 }
 
 

@@ -1,7 +1,8 @@
 """The timed work of the worker process, run by apscheduler: digests that are due (at start-up,
 so a missed one goes out, then every `digest.check_every` seconds), the hourly look at members
 whose delivery stopped for bounces, and the hourly look for last month's impact reports due to
-groups' owners (from the 1st of each month in the group's time zone, once)."""
+groups' owners (from the 1st of each month in the group's time zone, once), and event reminders
+(the day before, to members who said yes or maybe)."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +16,8 @@ from sqlalchemy.engine import Engine
 from mailhub.bounces import bounce_round
 from mailhub.config import Config
 from mailhub.digest_jobs import queue_digests
+from mailhub.events.reminders import CHECK_SECONDS as REMINDER_CHECK_SECONDS
+from mailhub.events.reminders import queue_reminders
 from mailhub.stats.report import queue_monthly
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,9 @@ def start_scheduler(engine: Engine, config: Config, on_queued: Callable[[], None
                       max_instances=1, coalesce=True, misfire_grace_time=None)
     scheduler.add_job(run("the bounce round", lambda: bounce_round(engine, config)),
                       IntervalTrigger(seconds=BOUNCE_ROUND_SECONDS), id="bounces", next_run_time=now,
+                      max_instances=1, coalesce=True, misfire_grace_time=None)
+    scheduler.add_job(run("queuing event reminders", lambda: queue_reminders(engine, config)),
+                      IntervalTrigger(seconds=REMINDER_CHECK_SECONDS), id="reminders", next_run_time=now,
                       max_instances=1, coalesce=True, misfire_grace_time=None)
     if config.report.monthly:
         scheduler.add_job(run("queuing monthly reports", lambda: queue_monthly(engine, config)),
