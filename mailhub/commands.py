@@ -13,12 +13,13 @@ from mailhub.quotes import written_text
 from mailhub.thread import strip_prefixes
 
 COMMANDS = ("help", "join", "leave", "confirm", "each", "digest", "nomail", "plain", "profile", "who",
-            "topics", "get", "search", "mute", "follow", "timezone", "language", "solved")
+            "topics", "get", "search", "mute", "follow", "timezone", "language", "solved", "events")
 # Words people use for the same thing, from other list servers' habits. Each shipped language's
 # own words come from its catalog (mailhub.i18n.words).
 ALIASES = {"subscribe": "join", "unsubscribe": "leave", "signoff": "leave", "info": "help",
            "list": "topics", "find": "search"}
 REPLY_WORDS = ("mute", "follow", "unsubscribe", "solved")
+PRIVATE_WORDS = ("block", "unblock")  # alone in a private mail through the group (private.py)
 LONGEST_WORD = 3  # a command word may be a few words in some languages ("إلغاء الاشتراك")
 MAX_COMMANDS = 20  # a mail is answered once, however long it is
 MAX_NOT_UNDERSTOOD = 3  # then the rest is taken for a letter, not commands
@@ -117,26 +118,27 @@ def _bare_word(text: str) -> str:
     return " ".join(text.split()).lower().strip(".!")
 
 
-def reply_word(subject: str, body: str, list_prefix: str, new: Optional[str] = None) -> Optional[str]:
+def reply_word(subject: str, body: str, list_prefix: str, new: Optional[str] = None,
+               words: tuple[str, ...] = REPLY_WORDS) -> Optional[str]:
     """`mute`, `follow`, `unsubscribe` or `solved` when that one word is all the person wrote in a reply
     (or, with nothing written, all of the subject); anything longer is a post. `new` is the
     body's `quotes.new_text` when the caller has it already: reading quotes is the costly part."""
-    written = _reply_word(written_text(body) if new is None else new)
+    written = _reply_word(written_text(body) if new is None else new, words)
     if written is not None:
         return written
-    in_subject = _reply_word(strip_prefixes(subject, list_prefix)[0])
+    in_subject = _reply_word(strip_prefixes(subject, list_prefix)[0], words)
     if in_subject is not None and not written_text(body):
         return in_subject
     return None
 
 
-def _reply_word(text: str) -> Optional[str]:
-    """One of REPLY_WORDS, in any shipped language, when that is all of `text`."""
+def _reply_word(text: str, words: tuple[str, ...]) -> Optional[str]:
+    """One of `words` (English command words), in any shipped language, when that is all of `text`."""
     word = _bare_word(text)
     if not word or len(word.split()) > LONGEST_WORD:
         return None
     english = meaning("command", word)
-    return english if english in REPLY_WORDS else None
+    return english if english in words else None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import email
 import email.utils
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.charset import BASE64, QP, Charset
 from email.header import Header
@@ -26,7 +26,8 @@ from mailhub.i18n.languages import DEFAULT
 from mailhub.names import author_name
 from mailhub.notices import render
 from mailhub.parse import decode_header, header_message_id
-from mailhub.router import address_for, list_id
+from mailhub.relay import TOKEN_LENGTH
+from mailhub.router import PRIVATE, address_for, list_id
 from mailhub.wire import MAX_LINE, WIRE, flatten, has_long_line, qp_is_smaller, shorten
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,13 @@ def unsubscribe_headers(leave_address: str, link: Optional[str] = None) -> list[
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
 
 
+# Where a copy's footer gives the reader's own private-reply address (relay.py): a token of the
+# same length, filled in per reader by CopyTemplate.for_recipient. Underscores, which no token
+# has, pass through 7-bit and quoted-printable text unchanged (the footer is never base64 when
+# it holds the slot: see _set_text).
+RELAY_SLOT = "_" * TOKEN_LENGTH
+
+
 @dataclass(frozen=True)
 class CopyTemplate:
     head: bytes  # header lines shared by every recipient, each ending in CRLF
@@ -70,11 +78,18 @@ class CopyTemplate:
     # DKIM bh= of the body, made once for all recipients; each copy is signed for its recipient,
     # so the signature covers their List-Unsubscribe (see signing.py).
     body_hash: bytes = b""
+    # The bytes of RELAY_SLOT's address when the footer holds one: each reader's body differs.
+    slot: bytes = b""
 
-    def for_recipient(self, unsubscribe_address: str, link: Optional[str] = None) -> bytes:
-        """The copy for one member: their leave address and, with [web], their one-click link."""
+    def for_recipient(self, unsubscribe_address: str, link: Optional[str] = None,
+                      relay_token: str = "") -> bytes:
+        """The copy for one member: their leave address and, with [web], their one-click link;
+        and where the footer offers a private reply, their own relay address for it."""
         lines = "".join(f"{name}: {value}\r\n" for name, value in unsubscribe_headers(unsubscribe_address, link))
-        return self.head + lines.encode() + self.body
+        body = self.body
+        if self.slot:
+            body = body.replace(self.slot, self.slot.replace(RELAY_SLOT.encode(), relay_token.encode()))
+        return self.head + lines.encode() + body
 
 
 @dataclass(frozen=True)
@@ -95,13 +110,19 @@ class ListInfo:
     # The group hides members' addresses (Group.addresses): no copy carries the author's or any
     # other member's address, and From is rewritten whatever `from_rewrite` says.
     hidden: bool = False
+    # Where the group hides addresses and the author is a member: the footer offers a private
+    # reply through the group, each reader's own relay address (RELAY_SLOT).
+    relay: bool = False
+    private_copy: str = ""  # the group's safeguarding address, which the footer names
 
 
 def private_address(info: ListInfo, author_address: str) -> str:
     """Where the footer's "Write to … privately" line points, or "" for no such line: the
-    author's own address where the group shows addresses. Where it hides them, a private reply is
-    not offered until relay addresses exist; this is the one place to give one then."""
-    return "" if info.hidden else author_address
+    author's own address where the group shows addresses; where it hides them, the reader's relay
+    address to the author (filled in per reader), or none when the author is not a member."""
+    if not info.hidden:
+        return author_address
+    return address_for(info.name, info.domain, PRIVATE, RELAY_SLOT) if info.relay else ""
 
 
 def header_value(text: str, name: str = "Subject") -> str:
@@ -130,11 +151,30 @@ def _text_charset(text: str, footer: str) -> Charset:
 
 
 def _set_text(msg: EmailMessage, text: str, footer: str) -> None:
-    """Make `msg` a single text/plain part: `text`, then the footer, cheaply encoded."""
+    """Make `msg` a single text/plain part: `text`, then the footer, cheaply encoded. A text best
+    sent in base64 with a footer that holds a relay slot becomes text and footer in two parts, so
+    the slot stays where it can be filled in."""
     del msg["Content-Transfer-Encoding"]
     text = text.replace("\r\n", "\n").rstrip("\n")
+    charset = _text_charset(text, footer)
+    if RELAY_SLOT in footer and charset.body_encoding == BASE64:
+        msg.set_payload(text, charset=charset)
+        _footer_beside(msg, footer)
+        return
     body = f"{text}\n\n{footer}" if text else footer
-    msg.set_payload(body, charset=_text_charset(text, footer))
+    msg.set_payload(body, charset=charset)
+
+
+def _footer_part(footer: str) -> MIMEText:
+    """The footer as a part of its own: quoted-printable, which keeps a relay slot as it is
+    and costs little on a few lines."""
+    part = MIMEText("", "plain")
+    charset = Charset("us-ascii" if footer.isascii() else "utf-8")
+    if not footer.isascii():
+        charset.body_encoding = QP
+    del part["Content-Transfer-Encoding"]
+    part.set_payload(footer, charset=charset)
+    return part
 
 
 def _decoded_text(msg: EmailMessage) -> str:
@@ -150,7 +190,12 @@ def _add_footer(msg: EmailMessage, footer: str) -> None:
     if not msg.is_multipart() and msg.get_content_type() == "text/plain":
         _set_text(msg, _decoded_text(msg), footer)
         return
-    footer_part = MIMEText(footer, "plain", "utf-8")
+    _footer_beside(msg, footer)
+
+
+def _footer_beside(msg: EmailMessage, footer: str) -> None:
+    """The footer as the last part of a multipart/mixed: `msg`'s, or one made around its body."""
+    footer_part = _footer_part(footer) if RELAY_SLOT in footer else MIMEText(footer, "plain", "utf-8")
     if msg.get_content_type() == "multipart/mixed":
         msg.attach(footer_part)
         return
@@ -273,13 +318,7 @@ def _list_headers(msg: EmailMessage, info: ListInfo, sender: str, subject: str) 
     if header_message_id(msg) != info.message_id:  # none, or one an earlier, different mail has:
         del msg["Message-ID"]  # the copy carries the id it is stored under, or mail programs that
         msg["Message-ID"] = f"<{info.message_id}>"  # drop a second mail with a known id would drop it
-    if not str(msg.get("Date") or "").strip() and info.received_at is not None:
-        # RFC 5322 3.6 requires a Date: mail that came without one gets the time it arrived.
-        del msg["Date"]
-        arrived = info.received_at
-        if arrived.tzinfo is None:  # SQLite gives stored times back without their zone: UTC
-            arrived = arrived.replace(tzinfo=timezone.utc)
-        msg["Date"] = email.utils.format_datetime(arrived)
+    _date_if_missing(msg, info.received_at)
     msg["Reply-To"] = f"<{address_for(info.name, info.domain, token=info.topic_key)}>"
     title = f'"{info.title}" ' if info.title and info.title.isascii() and '"' not in info.title else ""
     msg["List-Id"] = f"{title}<{list_id(info.name, info.domain)}>"
@@ -307,8 +346,8 @@ def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False,
     sender = translations(language).gettext("%(name)s via %(group)s") % {"name": name, "group": info.name}
     subject = decode_header(headers.get("Subject"))
     footer = render(templates, "footer.txt", language, group=info.name, author=name,
-                    private_address=private_address(info, author_addr),
-                    post_address=address_for(info.name, info.domain),
+                    private_address=private_address(info, author_addr), hidden=info.hidden,
+                    private_copy=info.private_copy, post_address=address_for(info.name, info.domain),
                     leave_address=address_for(info.name, info.domain, "leave"))
     try:
         if plain:  # the body is replaced whole, so only the header block needs parsing
@@ -322,10 +361,16 @@ def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False,
             _list_headers(msg, info, sender, subject)
             _leave_out_large(msg, raw, info, templates, language)
             _add_footer(msg, footer)
-        return _split(_sendable(msg, info))
+        copy = _split(_sendable(msg, info))
     except Exception as exc:  # noqa: BLE001 - broken MIME: send the original body untouched
         log.warning("could not add footer, sending body unchanged: %s", exc)
-        return _body_unchanged(raw, info, sender, subject, templates, footer, language)
+        copy = _body_unchanged(raw, info, sender, subject, templates, footer, language)
+    if not info.relay:
+        return copy
+    slot = private_address(info, author_addr).encode()
+    if slot not in copy.body:  # encoded out of sight (a part re-encoded for a long line): no offer
+        return build_copy(raw, replace(info, relay=False), templates, plain, language)
+    return replace(copy, slot=slot)
 
 
 def _sendable(msg: EmailMessage, info: ListInfo) -> bytes:
@@ -360,3 +405,49 @@ def _body_unchanged(raw: bytes, info: ListInfo, sender: str, subject: str, templ
 
 def _crlf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def build_private(raw: bytes, *, sender: str, reply_address: str, to: str, footer: str, message_id: str,
+                  received_at: Optional[datetime] = None) -> bytes:
+    """A private mail passed on through the group (private.py): only the headers that describe
+    the message travel, From is `sender` ("Ann via mentors") at `reply_address` (where an answer
+    goes back through the group), To is the reader, and `footer` says what this mail is."""
+    headers = read_headers(raw)
+    subject = _one_line(decode_header(headers.get("Subject")))
+    try:
+        msg = email.message_from_bytes(raw, policy=compat32)
+        _private_headers(msg, sender, reply_address, to, subject, message_id, received_at)
+        _add_footer(msg, footer)
+        data = flatten(msg)
+        if has_long_line(data):
+            shorten(msg, message_id)
+            data = flatten(msg)
+        return data
+    except Exception as exc:  # noqa: BLE001 - broken MIME: the text alone, with the footer
+        log.warning("private mail %s: sending its text only: %s", message_id, exc)
+        msg = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        _private_headers(msg, sender, reply_address, to, subject, message_id, received_at)
+        _make_plain(msg, extract_body(raw)[0], footer)
+        return flatten(msg)
+
+
+def _private_headers(msg: EmailMessage, sender: str, reply_address: str, to: str, subject: str,
+                     message_id: str, received_at: Optional[datetime]) -> None:
+    _one_line_headers(msg)
+    _hide_addresses(msg, to)
+    del msg["From"]
+    msg["From"] = email.utils.formataddr((_one_line(sender), reply_address), charset="utf-8")
+    del msg["Subject"]
+    msg["Subject"] = header_value(subject)
+    del msg["Message-ID"]
+    msg["Message-ID"] = f"<{message_id}>"
+    _date_if_missing(msg, received_at)
+
+
+def _date_if_missing(msg: EmailMessage, arrived: Optional[datetime]) -> None:
+    """RFC 5322 3.6 requires a Date: mail that came without one gets the time it arrived."""
+    if not str(msg.get("Date") or "").strip() and arrived is not None:
+        del msg["Date"]
+        if arrived.tzinfo is None:  # SQLite gives stored times back without their zone: UTC
+            arrived = arrived.replace(tzinfo=timezone.utc)
+        msg["Date"] = email.utils.format_datetime(arrived)

@@ -106,6 +106,10 @@ class LimitsConfig:
     # How long a moderator's notice of a held post, or an owner's of a join to approve, can be
     # answered; the post stays held after it (see moderation.py), a late answer gets a fresh notice.
     hold_days: float = 14.0
+    # Private mail through the group (relay.py): how long a relay address in a copy keeps working,
+    # and how many private mails one member may send in an hour.
+    relay_days: float = 90.0
+    relay_per_hour: int = 20
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,11 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class PairsConfig:
+    quiet_days: float = 21.0  # a mentoring pair with no mail for this long is listed as quiet
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     format: str = "logfmt"  # one line per event as key=value pairs, or "json": one object per line
     level: str = "info"
@@ -181,6 +190,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     web: WebConfig = field(default_factory=WebConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    pairs: PairsConfig = field(default_factory=PairsConfig)
     templates: Path = REPO_TEMPLATES
     path: Path | None = None
 
@@ -198,6 +208,7 @@ _SECTIONS: dict[str, type] = {
     "logging": LoggingConfig,
     "web": WebConfig,
     "report": ReportConfig,
+    "pairs": PairsConfig,
 }
 _REQUIRED_SECTIONS = ("server", "database")
 

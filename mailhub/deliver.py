@@ -25,6 +25,7 @@ from mailhub.digest import Prepared, Reader, prepare
 from mailhub.digest import compose as compose_digest
 from mailhub.i18n.languages import DEFAULT, choose
 from mailhub.models import DigestIssue, Group, Member, Message, Outbox, Topic, TopicPref, utcnow
+from mailhub.relay import make_token
 from mailhub.router import address_for
 from mailhub.signing import Signer
 from mailhub.transport import DeliveryError, Transport, make_transport
@@ -105,6 +106,7 @@ class Composer:
                  secret: Optional[bytes] = None) -> None:
         self.session, self.config, self.signer, self._secret = session, config, signer, secret
         self._copies: dict[tuple[int, bool, str], CopyTemplate] = {}
+        self._authors: dict[int, Optional[int]] = {}  # message -> its author's member id, where hidden
         self._groups: dict[int, Group] = {}
         self._issues: dict[int, tuple[DigestIssue, Prepared]] = {}
 
@@ -124,14 +126,20 @@ class Composer:
                 raise LookupError(f"message {message_pk} no longer exists")
             group = self.group(message.group_id)
             topic = self.session.get(Topic, message.topic_id) if message.topic_id else None
+            hidden = group.addresses == "hidden"
+            if message_pk not in self._authors:
+                self._authors[message_pk] = self.session.exec(select(Member.id).where(
+                    Member.group_id == group.id, Member.email == message.from_addr.lower())).first() \
+                    if hidden else None
             info = ListInfo(name=group.name, title=group.title, domain=self.config.server.domain,
                             prefix=group.prefix, from_rewrite=group.from_rewrite,
                             topic_key=topic.key if topic else None, message_id=message.message_id,
                             number=message.id, max_attachment_size=group.max_attachment_size,
                             received_at=message.received_at, author_name=message.from_name,
-                            hidden=group.addresses == "hidden")
+                            hidden=hidden, relay=self._authors[message_pk] is not None,
+                            private_copy=group.private_copy)
             copy = build_copy(message.raw, info, self.config.templates, plain, language)
-            if self.signer is not None:  # the body is every such recipient's: hashed once, not per copy
+            if self.signer is not None and not copy.slot:  # every such recipient's body: hashed once
                 copy = replace(copy, body_hash=self.signer.body_hash(copy.body.removeprefix(b"\r\n")))
             self._copies[key] = copy
         return self._copies[key]
@@ -166,6 +174,17 @@ class Composer:
             body_hash = self.copy(row.message_pk, reader.plain, reader.language).body_hash
         return replace(job, data=self.signer.sign(job.data, body_hash))
 
+    def relay_token(self, row: Outbox, copy: CopyTemplate) -> str:
+        """The reader's token to write privately to the author of a copy whose footer offers it."""
+        if not copy.slot or row.message_pk is None or row.member_id is None or row.group_id is None:
+            return ""
+        author = self._authors.get(row.message_pk)
+        if author is None:
+            return ""
+        if self._secret is None:
+            self._secret = links.site_secret(self.session)
+        return make_token(self._secret, row.group_id, row.member_id, author, utcnow())
+
     def _raw(self, row: Outbox) -> bytes:
         """A forward's mail, as it came."""
         message = self.session.get(Message, row.message_pk) if row.message_pk is not None else None
@@ -185,7 +204,8 @@ class Composer:
             if row.message_pk is None or member is None:
                 raise LookupError("the member has left the group")
             copy = self.copy(row.message_pk, member.plain, member.language)
-            data = copy.for_recipient(address_for(name, domain, "leave", member.token), self.unsubscribe_link(member))
+            data = copy.for_recipient(address_for(name, domain, "leave", member.token), self.unsubscribe_link(member),
+                                      self.relay_token(row, copy))
             # VERP: a bounce names the member by token, whatever the bounce text says.
             return Job(row.id, address_for(name, domain, "bounces", member.token), row.recipient, data)
         if row.kind == "digest":
@@ -196,6 +216,10 @@ class Composer:
             data = compose_digest(self.config.templates, row.digest_pk, issue.subject, prepared, reader,
                                   muted.get(reader.member_id, frozenset()), self.unsubscribe_link(reader))
             return Job(row.id, address_for(name, domain, "bounces", reader.token), row.recipient, data)
+        if row.kind == "invite":  # a member's copy of an event post: their own invitation
+            from mailhub.events.invite import invite_job
+
+            return invite_job(self, row, members)
         if row.kind == "forward":
             return Job(row.id, bounces, row.recipient, self._raw(row))
         if row.payload is None:

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, func, select
 
 from mailhub.config import Config
 from mailhub.db import writing
+from mailhub.events.record import on_reply as on_event_reply
 from mailhub.commands import reply_word
 from mailhub.fanout import Roster, Rosters, enqueue
 from mailhub.leases import claim
@@ -26,7 +27,8 @@ from mailhub.publish import publish
 from mailhub.quotes import new_text
 from mailhub.request_mail import Request, on_join_address, on_leave_address, on_reply_word, on_request_address
 from mailhub import postmaster
-from mailhub.router import POSTMASTER, answers_digest, list_id
+from mailhub.private import on_private
+from mailhub.router import PAIR, POSTMASTER, PRIVATE, Address, answers_digest, list_id
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ def _post(session: Session, config: Config, group: Group, message: Message, mail
         if word:  # "mute", "follow", "unsubscribe" or "solved" alone acts instead of being posted
             message.state = "done"
             message.reason = on_reply_word(Request(session, config, group, message, mail, roster), word)
+            return
+        if on_event_reply(session, config, group, message, mail):  # yes/no/maybe, or a calendar's REPLY
             return
     decision = decide(ctx)
     if decision.action == ACCEPT:
@@ -113,6 +117,18 @@ def _request(session: Session, config: Config, group: Group, message: Message, m
     message.state, message.reason = "done", _BY_ADDRESS[message.channel](request)[:500]
 
 
+def _private(session: Session, config: Config, group: Group, message: Message, mail: Parsed) -> None:
+    """Mail to a relay or pair address; auto-replies and loops are not passed on (an out-of-office
+    answer would otherwise go back to the writer)."""
+    ctx = PostContext(group.name, list_id(group.name, config.server.domain), group.policy, None,
+                      message.envelope_from, mail)
+    screened = decide(ctx, SCREENS)
+    if screened.action != ACCEPT:
+        message.state, message.reason = "discarded", screened.reason
+        return
+    on_private(session, config, group, message, mail, Address(group.name, message.channel, message.address_token))
+
+
 def process_one(session: Session, config: Config, message: Message, rosters: Rosters,
                 mail: Optional[Parsed] = None) -> Callable[[], None]:
     """Work one message in the caller's transaction; returns what to log once it is committed
@@ -135,6 +151,8 @@ def process_one(session: Session, config: Config, message: Message, rosters: Ros
         _owner(session, config, group, message)
     elif message.channel == "bounces":
         message.state, message.reason = "done", on_bounce(session, config, group, message)[:500]
+    elif message.channel in (PRIVATE, PAIR):
+        _private(session, config, group, message, mail)
     else:
         _request(session, config, group, message, mail, rosters.get(session, group.id))
     session.add(message)

@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 from mailhub.config import Config, ServerConfig
 from mailhub.logs import event, peer
 from mailhub.models import Group
-from mailhub.router import POSTMASTER, AddressError, RelayRefused, parse_address
+from mailhub.router import PAIR, POSTMASTER, PRIVATE, Address, AddressError, RelayRefused, parse_address
 from mailhub.store import REUSED_ID, Incoming, StoreWriter, header_id
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,18 @@ class GroupDirectory:
         return found
 
 
+def private_problem(engine: Engine, config: Config, group_id: int, address: Address,
+                    mail_from: Optional[str]) -> Optional[str]:
+    """The refusal of a relay or pair address for this sender, or None (private.rcpt_problem).
+    Imported here, on first use: the listener otherwise never loads the mail-writing code."""
+    from mailhub.models import utcnow
+    from mailhub.private import rcpt_problem
+
+    sender = "" if mail_from in (None, "<>") else str(mail_from)
+    with Session(engine) as session:
+        return rcpt_problem(session, config, group_id, address, sender, utcnow())
+
+
 class Handler:
     def __init__(self, config: Config, groups: GroupDirectory, writer: StoreWriter) -> None:
         self.config, self.groups, self.writer = config, groups, writer
@@ -86,6 +98,16 @@ class Handler:
             return "451 4.3.0 Temporary problem, please try again later"
         if group_id is None:
             return f"550 5.1.1 <{printable(address)}>: no such group"
+        if parsed.kind in (PRIVATE, PAIR):  # only the member a relay or pair address is for may use it
+            try:
+                problem = await asyncio.get_running_loop().run_in_executor(
+                    None, private_problem, self.groups.engine, self.config, group_id, parsed, envelope.mail_from)
+            except Exception as exc:  # noqa: BLE001 - a store problem is temporary for the sender
+                event(log, "lookup_failed", level=logging.ERROR, group=parsed.group, error=exc)
+                return "451 4.3.0 Temporary problem, please try again later"
+            if problem:
+                code, status, text = problem.split(" ", 2)
+                return f"{code} {status} <{printable(address)}>: {text}"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 

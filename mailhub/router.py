@@ -14,6 +14,11 @@ KINDS = ("join", "leave", "request", "owner", "bounces")
 SITE = ("postmaster", "abuse")
 POSTMASTER = "postmaster"  # the kind of both: their mail goes to server.postmaster
 TOKEN_KINDS = {"post", "leave", "request", "bounces"}  # kinds whose address may carry +token
+# `group+p-TOKEN@`: a private mail to one member through the group (relay.py); the token says
+# who may write to whom. `group-pair-KEY@`: a mentoring pair's channel (pairs.py).
+PRIVATE, PAIR = "private", "pair"
+PRIVATE_MARK = "p-"
+_PAIR = re.compile(r"^(?P<group>.+)-pair-(?P<key>[a-z0-9]{6,32})$")
 
 GROUP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 _LOCAL = re.compile(r"^(?P<base>[a-z0-9][a-z0-9._-]*)(?:\+(?P<token>[A-Za-z0-9_-]{1,64}))?$")
@@ -43,6 +48,8 @@ def group_name_problem(name: str) -> str | None:
             return f"names ending in '-{kind}' are kept for service addresses"
     if name in SITE:
         return f"'{name}@' is the site's own address, not a group's"
+    if "-pair-" in name:
+        return "names with '-pair-' are kept for mentoring pairs' addresses"
     return None
 
 
@@ -77,6 +84,9 @@ def parse_address(address: str, domain: str) -> Address:
     if not m:
         raise AddressError("no such address")
     base, token = m.group("base"), m.group("token")
+    pair = _PAIR.fullmatch(base)
+    if pair and token is None and not group_name_problem(pair.group("group")):
+        return Address(group=pair.group("group"), kind=PAIR, token=pair.group("key"))
     kind = "post"
     for suffix in KINDS:
         if base.endswith("-" + suffix) and len(base) > len(suffix) + 1:
@@ -86,6 +96,8 @@ def parse_address(address: str, domain: str) -> Address:
         raise AddressError("no such address")
     if group_name_problem(base):
         raise AddressError("no such address")
+    if kind == "post" and token is not None and token.startswith(PRIVATE_MARK):
+        return Address(group=base, kind=PRIVATE, token=token[len(PRIVATE_MARK):].lower())
     return Address(group=base, kind=kind, token=token)
 
 
@@ -95,6 +107,10 @@ def list_id(group: str, domain: str) -> str:
 
 
 def address_for(group: str, domain: str, kind: str = "post", token: str | None = None) -> str:
+    if kind == PRIVATE:
+        return f"{group}+{PRIVATE_MARK}{token}@{domain}"
+    if kind == PAIR:
+        return f"{group}-pair-{token}@{domain}"
     local = group if kind == "post" else f"{group}-{kind}"
     if token:
         local += "+" + token

@@ -75,6 +75,18 @@ def _size(text: str) -> int:
         fail(f"--max-attachment-size takes {exc}")
 
 
+def _private_copy(value: str) -> str:
+    """--private-copy: a mail address, or "" for 'off'."""
+    from mailhub.router import AddressError, normalize_email
+
+    if value.strip().lower() == "off":
+        return ""
+    try:
+        return normalize_email(value)
+    except AddressError as exc:
+        fail(f"--private-copy: {exc}; give the safeguarding address, or 'off'")
+
+
 def _group_row(session: Session, config: Config, group: Group) -> dict[str, Any]:
     from sqlalchemy import func
     from sqlmodel import select
@@ -86,6 +98,7 @@ def _group_row(session: Session, config: Config, group: Group) -> dict[str, Any]
     return {"id": group.id, "name": group.name, "address": address_for(group.name, config.server.domain),
             "title": group.title, "description": group.description, "policy": group.policy,
             "join_policy": group.join_policy, "member_addresses": group.addresses,
+            "private_copy": group.private_copy or None,
             "language": group.language or config.server.language,
             "members": members, "topics": topics, "created": when(group.created_at)}
 
@@ -226,6 +239,10 @@ def group_set(
     language: Annotated[Optional[str], typer.Option(
         metavar="CODE", help=LANGUAGE_HELP + "; 'default': config.toml's again")] = None,
     addresses: Annotated[Optional[Addresses], typer.Option(case_sensitive=False, help=ADDRESSES_HELP)] = None,
+    private_copy: Annotated[Optional[str], typer.Option(
+        metavar="EMAIL", help="safeguarding: every private mail members send each other through the group "
+                              "(relay addresses, mentoring pairs) is also sent here, and every member's footer "
+                              "says so; 'off': none (as new groups have)")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Change a group's settings; only the options given change."""
@@ -240,7 +257,8 @@ def group_set(
               "title": one_line(title, "--title") if title is not None else None,
               "description": one_line(description, "--description") if description is not None else None,
               "subject_prefix": one_line(subject_prefix, "--subject-prefix") if subject_prefix is not None else None,
-              "max_attachment_size": _size(max_attachment_size) if max_attachment_size is not None else None}
+              "max_attachment_size": _size(max_attachment_size) if max_attachment_size is not None else None,
+              "private_copy": _private_copy(private_copy) if private_copy is not None else None}
     switches = {"new_member_moderation": new_member_moderation, "include_author": include_author,
                 "digest_quiet": digest_quiet}
     if all(v is None for v in (*values.values(), *switches.values(), *digest.values(), from_rewrite)):
@@ -261,7 +279,8 @@ def group_set(
         typer.echo(f"{group.name}: policy {group.policy}, join policy {group.join_policy}, "
                    f"rate limit {_rate_text(group.rate_limit)}, new-member moderation "
                    f"{on_off(group.new_member_moderation)}, who {group.who}, "
-                   f"language {group.language or cfg.server.language}, member addresses {group.addresses}")
+                   f"language {group.language or cfg.server.language}, member addresses {group.addresses}, "
+                   f"private copies {group.private_copy or 'off'}")
         if group.addresses == "hidden" and not group.from_rewrite:
             typer.echo(f"note: {group.name} hides member addresses, so copies are From 'Name via {group.name}' "
                        "whatever --from-rewrite says", err=True)
@@ -274,8 +293,8 @@ def group_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="rea
     from sqlalchemy import delete, func
     from sqlmodel import col, select
 
-    from mailhub.models import (Departure, DigestIssue, DigestMark, Member, Message, MessageRef, Outbox, Token, Topic,
-                                TopicPref)
+    from mailhub.models import (Block, Departure, DigestIssue, DigestMark, Member, Message, MessageRef, Outbox, Pair,
+                                RelayLog, Token, Topic, TopicPref)
     from mailhub.search import forget_group
 
     with opened(config) as (_, session):
@@ -287,7 +306,8 @@ def group_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="rea
         member_ids = select(Member.id).where(Member.group_id == group.id)
         session.execute(delete(TopicPref).where(col(TopicPref.member_id).in_(member_ids)))
         forget_group(session, group.id)
-        for model in (Token, Outbox, DigestMark, DigestIssue, MessageRef, Message, Topic, Member, Departure):
+        for model in (Token, Outbox, DigestMark, DigestIssue, MessageRef, RelayLog, Block, Pair, Message, Topic, Member,
+                      Departure):
             session.execute(delete(model).where(model.group_id == group.id))
         session.delete(group)
         session.commit()

@@ -27,12 +27,15 @@ COMMANDS = (
     pgettext_noop("command", "search"), pgettext_noop("command", "mute"), pgettext_noop("command", "follow"),
     pgettext_noop("command", "timezone"), pgettext_noop("command", "language"),
     pgettext_noop("command", "unsubscribe"), pgettext_noop("command", "solved"),
+    pgettext_noop("command", "block"), pgettext_noop("command", "unblock"),
+    pgettext_noop("command", "events"),
 )
 # Words after a command: `digest daily`, `plain on`, `get attachment 41.2`, `profile country …`.
 ARGUMENTS = (
     pgettext_noop("command", "daily"), pgettext_noop("command", "weekly"), pgettext_noop("command", "off"),
     pgettext_noop("command", "on"), pgettext_noop("command", "attachment"), pgettext_noop("command", "name"),
     pgettext_noop("command", "organisation"), pgettext_noop("command", "country"), pgettext_noop("command", "bio"),
+    pgettext_noop("command", "event"),
 )
 # A moderator's or owner's one-word answer to a notice.
 VERDICTS = (pgettext_noop("command", "approve"), pgettext_noop("command", "reject"),
@@ -40,7 +43,10 @@ VERDICTS = (pgettext_noop("command", "approve"), pgettext_noop("command", "rejec
 # A line that ends the commands: what follows is a signature or a letter.
 ENDINGS = (pgettext_noop("command", "end"), pgettext_noop("command", "thanks"))
 
-KINDS = {"command": COMMANDS, "argument": ARGUMENTS, "verdict": VERDICTS, "ending": ENDINGS}
+# A member's whole reply to an event's copy: their answer (mailhub/events/record.py).
+RSVP = (pgettext_noop("command", "yes"), pgettext_noop("command", "no"), pgettext_noop("command", "maybe"))
+
+KINDS = {"command": COMMANDS, "argument": ARGUMENTS, "verdict": VERDICTS, "ending": ENDINGS, "rsvp": RSVP}
 
 
 def fold(word: str) -> str:

@@ -1,0 +1,170 @@
+"""Private mail through the group: a member writes to another member's relay address
+(`group+p-TOKEN@`, from a copy's footer) or to their mentoring pair's channel (`group-pair-KEY@`),
+and the other gets it from an address of the group, never learning the writer's address (nor the
+writer theirs). Who may write is checked at RCPT (`rcpt_problem`) and again when the mail is
+worked (`on_private`, `on_pair`); every mail passed on is logged (RelayLog: who, when, size) and,
+where the group asks for it, copied to its safeguarding address."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Optional
+
+from sqlalchemy import delete
+from sqlmodel import Session, func, select
+
+from mailhub import links
+from mailhub.commands import PRIVATE_WORDS, reply_word
+from mailhub.compose import build_private
+from mailhub.config import Config
+from mailhub.db import insert_ignoring_duplicates
+from mailhub.fanout import enqueue
+from mailhub.i18n.catalogs import translations
+from mailhub.models import Block, Group, Member, Message, Pair, RelayLog, utcnow
+from mailhub.names import own_name
+from mailhub.notices import answer, member_language, render
+from mailhub.parse import Parsed
+from mailhub.relay import make_token, read_token
+from mailhub.router import PAIR, PRIVATE, Address, address_for
+
+# Every refusal of a relay or pair address reads alike, whether the token is forged, expired or
+# ended, or the sender is not the member it was given to: nothing tells a stranger who is a member.
+NO_SUCH = "no such address"
+BLOCKED = "the member does not take private mail from you"
+TOO_MANY = "too many private messages in the last hour, please try again later"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who writes (the sender, checked) and who gets it, in one group; `pair` for a pair channel."""
+
+    writer: Member
+    reader: Member
+    pair: Optional[Pair] = None
+
+
+def _member(session: Session, group_id: int, member_id: int) -> Optional[Member]:
+    member = session.get(Member, member_id)
+    return member if member is not None and member.group_id == group_id else None
+
+
+def _by_address(session: Session, group_id: int, email: str) -> Optional[Member]:
+    return session.exec(select(Member).where(Member.group_id == group_id, Member.email == email)).first()
+
+
+def route(session: Session, config: Config, group_id: int, address: Address, sender: str,
+          now: datetime) -> Route | str:
+    """Where mail from `sender` to a relay or pair address goes, or why it may not (NO_SUCH or
+    BLOCKED). `now` is when it arrived, so working it again later decides the same."""
+    sender = sender.lower()
+    if address.kind == PRIVATE:
+        grant = read_token(links.site_secret(session), group_id, address.token or "", now, config.limits.relay_days)
+        if grant is None:
+            return NO_SUCH
+        writer, reader = _member(session, group_id, grant.writer), _member(session, group_id, grant.reader)
+        pair = None
+    elif address.kind == PAIR:
+        pair = session.exec(select(Pair).where(Pair.group_id == group_id, Pair.key == address.token,
+                                               Pair.ended_at.is_(None))).first()  # type: ignore[union-attr]
+        if pair is None or sender not in (pair.mentor, pair.mentee):
+            return NO_SUCH
+        other = pair.mentee if sender == pair.mentor else pair.mentor
+        writer, reader = _by_address(session, group_id, sender), _by_address(session, group_id, other)
+    else:
+        return NO_SUCH
+    if writer is None or reader is None or writer.email != sender:
+        return NO_SUCH
+    if pair is None and session.exec(select(Block.id).where(
+            Block.group_id == group_id, Block.blocker == reader.email, Block.blocked == writer.email)).first():
+        return BLOCKED
+    return Route(writer, reader, pair)
+
+
+def rcpt_problem(session: Session, config: Config, group_id: int, address: Address, sender: str,
+                 now: datetime) -> Optional[str]:
+    """The SMTP reply refusing mail from `sender` to a relay or pair address, or None to take it."""
+    found = route(session, config, group_id, address, sender, now)
+    if found == NO_SUCH:
+        return f"550 5.1.1 {NO_SUCH}"
+    if found == BLOCKED:
+        return f"550 5.7.1 {BLOCKED}"
+    since = now - timedelta(hours=1)
+    sent = session.exec(select(func.count()).select_from(RelayLog).where(
+        RelayLog.group_id == group_id, RelayLog.sender == sender.lower(), RelayLog.at >= since)).one()
+    if sent >= config.limits.relay_per_hour:
+        return f"450 4.7.1 {TOO_MANY}"
+    return None
+
+
+def on_private(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
+               address: Address) -> None:
+    """Work mail to a relay or pair address: `block`/`unblock` alone acts on the other person;
+    anything else is passed on to them (and to the safeguarding address)."""
+    found = route(session, config, group.id, address, message.envelope_from, message.received_at)
+    if isinstance(found, str):  # they left, were blocked or the pair ended after RCPT
+        message.state, message.reason = "rejected", f"private mail refused: {found}"
+        return
+    word = None if found.pair else reply_word(mail.subject, mail.body_text, group.prefix, new=message.new_text,
+                                             words=PRIVATE_WORDS)
+    if word:
+        _block(session, config, group, message, found, word == "block")
+        return
+    _relay(session, config, group, message, mail, found)
+
+
+def _block(session: Session, config: Config, group: Group, message: Message, found: Route, on: bool) -> None:
+    writer, other = found.writer, found.reader
+    if on:
+        insert_ignoring_duplicates(session, Block, [{"group_id": group.id, "blocker": writer.email,
+                                                     "blocked": other.email, "created_at": utcnow()}],
+                                   ["group_id", "blocker", "blocked"])
+    else:
+        session.execute(delete(Block).where(Block.group_id == group.id, Block.blocker == writer.email,
+                                            Block.blocked == other.email))
+    language = member_language(config, group, writer.language)
+    answer(session, config, group, writer.email, f"block:{message.id}", "blocked.txt", in_reply_to=message.message_id,
+           blocked=on, other=_name(other.name, language))
+    message.state, message.reason = "done", f"{'block' if on else 'unblock'}: member {other.id}"
+
+
+def _name(name: str, language: str) -> str:
+    # Translators: how a private mail or a mentoring pair's mail names a member who gave no name.
+    return name or translations(language).gettext("a member")
+
+
+def _relay(session: Session, config: Config, group: Group, message: Message, mail: Parsed, found: Route) -> None:
+    writer, reader, pair = found.writer, found.reader, found.pair
+    domain = config.server.domain
+    language = member_language(config, group, reader.language)
+    author = _name(own_name(mail.from_name, mail.from_addr) or writer.name, language)
+    if pair is not None:
+        back = address_for(group.name, domain, PAIR, pair.key)
+    else:  # the reader's answer goes back through a relay address of their own
+        back = address_for(group.name, domain, PRIVATE,
+                           make_token(links.site_secret(session), group.id, reader.id, writer.id, utcnow()))
+    footer = render(config.templates, "private_footer.txt", language, group=group.name, author=author,
+                    pair=pair is not None, private_copy=group.private_copy)
+    sender = translations(language).gettext("%(name)s via %(group)s") % {"name": author, "group": group.name}
+    rows = [{"key": f"{PRIVATE}:{message.id}:{reader.id}", "kind": PRIVATE, "group_id": group.id,
+             "member_id": reader.id, "recipient": reader.email, "message_pk": message.id,
+             "payload": build_private(message.raw, sender=sender, reply_address=back, to=reader.email,
+                                      footer=footer, message_id=message.message_id, received_at=message.received_at)}]
+    if group.private_copy:
+        staff_language = member_language(config, group)
+        staff_footer = render(config.templates, "private_copy_footer.txt", staff_language, group=group.name,
+                              writer=writer.name or writer.email, writer_address=writer.email,
+                              reader=reader.name or reader.email, reader_address=reader.email,
+                              pair=pair is not None)
+        rows.append({"key": f"{PRIVATE}-copy:{message.id}", "kind": PRIVATE, "group_id": group.id,
+                     "recipient": group.private_copy, "message_pk": message.id,
+                     "payload": build_private(message.raw, sender=sender,
+                                              reply_address=address_for(group.name, domain, "owner"),
+                                              to=group.private_copy, footer=staff_footer,
+                                              message_id=message.message_id, received_at=message.received_at)})
+    enqueue(session, rows)
+    insert_ignoring_duplicates(session, RelayLog, [{
+        "group_id": group.id, "kind": PAIR if pair else PRIVATE, "pair_id": pair.id if pair else None,
+        "message_pk": message.id, "sender": writer.email, "recipient": reader.email, "size": len(message.raw),
+        "at": message.received_at}], ["message_pk", "recipient"])
+    message.state = "done"
+    message.reason = f"passed on privately to member {reader.id}" + (" (copy to staff)" if group.private_copy else "")
