@@ -130,7 +130,7 @@ def follow_up(session: Session, config: Config, group: Group, member: Member, no
         for owner in owners(session, group):
             notify(session, config, group, owner.email, f"bounce-removed:{member.id}:{owner.id}",
                    "bounce_removed.txt", email=member.email, warnings=member.warnings)
-        remove_member(session, member, "bounces")
+        remove_member(session, member, "bounces", config)
     return step
 
 

@@ -17,6 +17,7 @@ from mailhub.config import Config, LimitsConfig
 from mailhub.db import insert_ignoring_duplicates
 from mailhub.models import DIGESTS, Departure, DigestMark, Group, Member, Outbox, Token, TopicPref, utcnow
 from mailhub.notices import answer, member_language, notify, web_link
+from mailhub.pairs import end_pairs_of
 from mailhub.router import address_for
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,11 @@ def member_of(session: Session, group: Group, email: str) -> Optional[Member]:
     return session.exec(select(Member).where(Member.group_id == group.id, Member.email == email)).first()
 
 
-def remove_member(session: Session, member: Member, why: str = "left") -> None:
+def remove_member(session: Session, member: Member, why: str = "left", config: Optional[Config] = None) -> None:
     """Remove a member; mail still queued for them is not sent, the record of what was is kept,
-    and a Departure row says who was in the group until now (`why`: left, removed, bounces)."""
+    and a Departure row says who was in the group until now (`why`: left, removed, bounces).
+    Their open mentoring pairs end; with `config`, the other one of each pair is told."""
+    end_pairs_of(session, config, member)
     session.add(Departure(group_id=member.group_id, email=member.email, role=member.role, country=member.country,
                           why=why, joined_at=member.created_at, left_at=utcnow()))
     session.execute(delete(Outbox).where(Outbox.member_id == member.id, Outbox.state == "pending"))
@@ -207,6 +210,6 @@ def admit(session: Session, config: Config, group: Group, email: str, name: str,
 
 def leave_now(session: Session, config: Config, group: Group, member: Member, key: str, tell: bool = True) -> None:
     email = member.email
-    remove_member(session, member)
+    remove_member(session, member, config=config)
     if tell:
         answer(session, config, group, email, key, "goodbye.txt")

@@ -21,7 +21,7 @@ from mailhub.cli.common import count
 MAILHUB = str(Path(sys.executable).with_name("mailhub"))
 BOXES = ("╭", "│", "╰", "─")
 TYPE_NOISE = ("<str>", "<bool>", "<int>", "<path>", "<text>", "{")
-ORDER = ["serve", "check", "group", "member", "messages", "held", "topics", "topic", "digest", "stats", "report",
+ORDER = ["serve", "check", "group", "member", "pair", "private", "messages", "held", "topics", "topic", "digest", "events", "event", "stats", "report",
          "bounces", "queue", "failed", "post", "import", "export", "db"]
 
 

@@ -226,9 +226,9 @@ def member_remove(group: str, address: Annotated[str, typer.Argument(metavar="EM
     """Remove a member; mail already queued for them is not sent."""
     from mailhub.membership import remove_member
 
-    with opened(config) as (_, session):
+    with opened(config) as (cfg, session):
         g = find_group(session, group)
         m = find_member(session, g, address)
-        remove_member(session, m, "removed")
+        remove_member(session, m, "removed", cfg)
         session.commit()
         typer.echo(f"removed {m.email} from {g.name}")

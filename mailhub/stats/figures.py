@@ -33,6 +33,11 @@ same, for the programme's staff):
   mailhub keeps no history of delivery choices: for a past period this is today's choice of the
   members who were there then (and leaves out those who have left).
 - `delivery_stopped`: current members whose delivery is stopped for bounces since before `end`.
+- `pairs`: mentoring pairs open at any time in the period (started before `end`, not ended by
+  `start`). `active_pairs`: pairs with at least one message passed on through their channel in
+  the period. `pairs_3plus_exchanges`: pairs with 3 or more exchanges in the period, an exchange
+  being a message whose writer is not the writer of the pair's message before it (an answer;
+  the message before may be from before the period). See mailhub/pairs.py.
 
 `series` cuts periods in the group's time zone: weeks start on Monday at 00:00, months on the 1st
 at 00:00; the first and last periods are clipped to `start` and `end`. It reads the group's posts
@@ -49,13 +54,15 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from mailhub.config import Config
-from mailhub.models import DIGESTS, HELPERS, Departure, Group, Member, Message, Topic
+from mailhub.models import DIGESTS, HELPERS, Departure, Group, Member, Message, Pair, Topic
 from mailhub.names import author_name
+from mailhub.pairs import pair_mail
 from mailhub.schedule import read_zone
 
 FIELDS = ("members", "joined", "left", "active_members", "posts", "topics", "replies", "answered_topics",
           "answer_rate", "median_first_reply_hours", "p90_first_reply_hours", "unanswered_topics",
-          "solved_topics", "mentors_replying", "countries", "digest_readers", "delivery_stopped")
+          "solved_topics", "mentors_replying", "countries", "digest_readers", "delivery_stopped", "pairs", "active_pairs",
+          "pairs_3plus_exchanges")
 By = Literal["week", "month"]
 _NEVER = float("inf")
 
@@ -84,6 +91,9 @@ class Figures:
     countries: int
     digest_readers: int
     delivery_stopped: int
+    pairs: int
+    active_pairs: int
+    pairs_3plus_exchanges: int
     country_names: tuple[str, ...] = ()  # the countries counted, sorted
 
     def as_dict(self) -> dict[str, Any]:
@@ -200,6 +210,14 @@ class History:
             self.people.append(_Person(email, role, country, _seconds(joined), _seconds(left)))
             if email not in current:
                 self.roles[email] = role  # the latest departure's
+        # each pair: (started, ended or _NEVER); its mail: (when, answer: not the writer before)
+        self.pairs = {pair_id: (_seconds(started), _seconds(ended)) for pair_id, started, ended in session.exec(
+            select(Pair.id, Pair.started_at, Pair.ended_at).where(Pair.group_id == group.id)).all()}
+        self.pair_mail: dict[int, list[tuple[float, bool]]] = {}
+        for pair_id, mail in pair_mail(session, group.id, until).items():
+            writers = [writer for _, writer in mail]
+            self.pair_mail[pair_id] = [(at.timestamp(), i > 0 and writers[i - 1] != writer)
+                                       for i, (at, writer) in enumerate(mail)]
 
     def first_event(self) -> Optional[datetime]:
         """The first post or join before `until`, if any."""
@@ -243,6 +261,10 @@ class History:
             countries=len(countries),
             digest_readers=sum(1 for p in present if p.left == _NEVER and p.delivery in DIGESTS),
             delivery_stopped=sum(1 for p in present if p.left == _NEVER and p.stopped < high),
+            pairs=sum(1 for started, ended in self.pairs.values() if started < high and ended > low),
+            active_pairs=sum(1 for mail in self.pair_mail.values() if any(low <= at < high for at, _ in mail)),
+            pairs_3plus_exchanges=sum(1 for mail in self.pair_mail.values()
+                                      if sum(1 for at, answer in mail if answer and low <= at < high) >= 3),
             country_names=tuple(sorted((min(names) for names in countries.values()), key=str.casefold)),
         )
 

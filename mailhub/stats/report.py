@@ -29,7 +29,7 @@ from mailhub.fanout import queue_notice
 from mailhub.i18n import catalogs
 from mailhub.logs import event
 from mailhub.membership import owners
-from mailhub.models import Group, Member, Outbox, utcnow
+from mailhub.models import Group, Member, Outbox, Pair, utcnow
 from mailhub.notices import group_addresses, notice_headers, reader_language, wire_bytes
 from mailhub.stats.figures import Figures, History, group_zone, periods, top_topics, waiting_topics
 
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 HEADLINE = ("members", "joined", "left", "active_members", "posts", "topics", "replies", "answered_topics",
             "answer_rate", "median_first_reply_hours", "p90_first_reply_hours", "unanswered_topics",
             "solved_topics", "mentors_replying", "countries")
+# Shown for a group that has had mentoring pairs, after the others.
+PAIR_FIGURES = ("pairs", "active_pairs", "pairs_3plus_exchanges")
 KINDS = {"answer_rate": "rate", "median_first_reply_hours": "hours", "p90_first_reply_hours": "hours"}  # else counts
 TOP, WAITING = 5, 10  # topics listed in each part
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -127,11 +129,16 @@ class Report:
     weeks: tuple[Week, ...]
     top: tuple[tuple[str, str, int], ...]  # subject, topic key, replies in the month
     waiting: tuple[tuple[str, str, datetime, str], ...]  # subject, key, first post, its author
+    has_pairs: bool = False  # the group had mentoring pairs by the end: their figures and quiet ones show
+    # open pairs quiet for pairs.quiet_days or more at the end: mentor's name, mentee's, days quiet,
+    # last contact (None: none yet); names "" where the group has none
+    quiet_pairs: tuple[tuple[str, str, int, Optional[datetime]], ...] = ()
+    quiet_days: float = 21.0
 
     @property
     def rows(self) -> list[Row]:
         return [Row(name, KINDS.get(name, "count"), getattr(self.now, name), getattr(self.before, name))
-                for name in HEADLINE]
+                for name in HEADLINE + (PAIR_FIGURES if self.has_pairs else ())]
 
     @property
     def label(self) -> str:
@@ -151,7 +158,20 @@ def gather(session: Session, config: Config, group: Group, month: date, now: Opt
     return Report(group=group.name, title=group.title, month=month, zone=zone, end=end, partial=end < month_end,
                   now=history.figures(start, end), before=history.figures(before_start, start), weeks=weeks,
                   top=tuple(top_topics(session, group, start, end, TOP)),
-                  waiting=tuple(waiting_topics(session, config, group, end, WAITING)))
+                  waiting=tuple(waiting_topics(session, config, group, end, WAITING)),
+                  **_pairs(session, config, group, end))
+
+
+def _pairs(session: Session, config: Config, group: Group, end: datetime) -> dict[str, Any]:
+    """What the report shows of the group's mentoring pairs at `end` (Report's last fields)."""
+    from mailhub.pairs import pair_states, shown_name
+
+    if session.exec(select(Pair.id).where(Pair.group_id == group.id, col(Pair.started_at) < end)).first() is None:
+        return {}
+    members = {m.email: m for m in session.exec(select(Member).where(Member.group_id == group.id)).all()}
+    quiet = tuple((shown_name(members.get(s.pair.mentor)), shown_name(members.get(s.pair.mentee)), s.days_quiet,
+                   s.last_contact) for s in pair_states(session, config, group, end) if s.quiet)
+    return {"has_pairs": True, "quiet_pairs": quiet, "quiet_days": config.pairs.quiet_days}
 
 
 def chart_png(report: Report) -> bytes:
@@ -185,6 +205,10 @@ def _context(report: Report, language: str) -> dict[str, Any]:
                          "day": catalogs.local_date(first.astimezone(report.zone).date(), language)}
                         for subject, _, first, author in report.waiting],
             "more_waiting": max(0, report.now.unanswered_topics - len(report.waiting)),
+            "pairs": report.has_pairs, "quiet_days": report.quiet_days,
+            "quiet_pairs": [{"mentor": mentor, "mentee": mentee, "days": days,
+                             "last": catalogs.local_date(last.astimezone(report.zone).date(), language) if last else None}
+                            for mentor, mentee, days, last in report.quiet_pairs],
             "colours": {"posts": POSTS_COLOUR, "answered": ANSWERED_COLOUR}}
 
 
