@@ -256,7 +256,8 @@ def render(folder: Path, group: Group, domain: str, period: str, start: datetime
             "new_topics": activity.new_topics, "replies": activity.replies, "members": len(activity.members),
             "unanswered": len(activity.unanswered), "prefix": group.prefix,
             "post_address": address_for(group.name, domain), "request_address": address_for(group.name, domain,
-                                                                                             "request")}
+                                                                                             "request"),
+            "private_copy": group.private_copy}
 
     def piece(name: str, *args: Any, topic: Optional[int] = None) -> Piece:
         # Each piece ends in a line break, so that pieces encoded apart can be joined (see _qp).

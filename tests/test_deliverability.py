@@ -67,6 +67,9 @@ def test_copies_answers_and_digests_are_signed_and_verify(signing_env, sink):
         assert name in signed, name
     # A changed signed header fails: the check above could have said no.
     assert not verifies(copy.replace(b"Subject: [mentors] Pricing", b"Subject: [mentors] Prizes"))
+    # The body is Cem's own (his relay address to Ann in the footer), and the signature covers it.
+    token = re.search(rb"mentors\+p-([a-z2-7]{32})@", copy).group(1)
+    assert not verifies(copy.replace(token, token[::-1]))
 
     env.send(mail(subject="help", body="help", sender=CEM, to=REQUEST), [REQUEST], mail_from=CEM)
     answer = sink.wait(CEM, 2) and sink.to(CEM)[1].data

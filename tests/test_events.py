@@ -243,3 +243,18 @@ def test_event_create_from_the_cli(group, sink):  # noqa: ANN001
     assert past.exit_code == 1 and "in the past" in past.output
     nobody = group.cli("events", "nobody", ok=False)
     assert nobody.exit_code == 1 and "error: no group named 'nobody'" in nobody.output
+
+
+@pytest.mark.parametrize("language, word, status", [
+    ("fr", "oui", "accepted"), ("es", "¡Sí!", "accepted"), ("pt", "talvez", "tentative"),
+    ("ar", "لا", "declined"), ("sw", "labda", "tentative")])
+def test_one_word_answers_in_each_language_and_the_answer_in_it(group, sink, language, word, status):  # noqa: ANN001
+    """A member who reads in their language answers in their own word; the line back is theirs too."""
+    group.cli("member", "set", "mentors", "cat@example.com", "--language", language)
+    group.send(calendar_mail(ics("google_request.ics"), "Ann <ann@example.com>", "Invitation: Pricing clinic"),
+               [POST])
+    copy = sink.wait("cat@example.com", 1)[0]
+    group.reply(copy, word, "cat@example.com")
+    said = sink.wait("cat@example.com", 2)[1]
+    assert said["Content-Language"] == language and "Noted" not in text_of(said)
+    assert {a["email"]: a["status"] for a in events_json(group)[0]["attendees"]} == {"cat@example.com": status}

@@ -54,7 +54,7 @@ def fold(word: str) -> str:
     may not offer them), closing punctuation dropped."""
     decomposed = unicodedata.normalize("NFKD", word.strip().casefold())
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch) and ch != "\u0640")  # tatweel
-    return " ".join(bare.strip(":.,;!?؟،").split())
+    return " ".join(bare.strip(":.,;!?؟،¡¿").split())
 
 
 def alternatives(language: str, english: str) -> list[str]:
