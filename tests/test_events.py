@@ -94,6 +94,13 @@ def test_google_invitation_is_an_event_and_each_copy_invites_that_member(group, 
     assert not any(p.get_content_type() in ("text/calendar", "application/ics") for p in dan.walk())
     assert "17:00" in text_of(dan) and "get event" in text_of(dan)  # UTC, the site's zone
 
+    # The group hides addresses (a new group's default): no invitation names the author, or the
+    # other guests Google listed, by address; the .ics of `get event` neither.
+    from test_addresses_hidden import forms, readable
+    for who, invitation in (("bea@example.com", bea), ("dan@example.com", dan)):
+        seen = readable(invitation.as_bytes())
+        assert not [a for a in ("ann@example.com", "cat@example.com", "guest@example.org", "bea@example.com",
+                                "dan@example.com") if a != who and any(f in seen for f in forms(a))]
     group.send(plain_mail("dan@example.com", REQUEST, "", f"get event {events_json(group)[0]['id']}"), [REQUEST],
                mail_from="dan@example.com")
     answer = sink.wait("dan@example.com", 3)[2]
