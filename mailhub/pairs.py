@@ -7,7 +7,8 @@ them, and what staff see of each pair, counted from RelayLog.
 Figures of one pair, as known at a moment `at` (only its mail before `at` counts):
 - `to_mentee`, `to_mentor`: its messages each way.
 - `last_contact`: when its last message was passed on (None: none yet).
-- `days_quiet`: whole days since the last contact, else since the pair started.
+- `days_quiet`: whole days since the last contact, else since the pair started (for an ended
+  pair: until it ended).
 - `exchanges`: messages whose writer is not the writer of the pair's message before (an answer);
   so a pair that wrote mentor, mentor, mentee, mentor has 2. The first message is none.
 - `quiet`: the pair is open at `at` and has been quiet for `pairs.quiet_days` (config.toml) or more.
@@ -99,7 +100,9 @@ def state_of(pair: Pair, mail: Sequence[tuple[datetime, str]], at: datetime, qui
     writers = [writer for _, writer in mail]
     last = mail[-1][0] if mail else None
     since = last or aware(pair.started_at)
-    quiet_for = max(0.0, (at - since).total_seconds())
+    # An ended pair was quiet until it ended, not until now.
+    until = min(at, aware(pair.ended_at)) if pair.ended_at is not None else at
+    quiet_for = max(0.0, (until - since).total_seconds())
     open_now = is_open(pair, at)
     return PairState(pair=pair, to_mentee=sum(1 for w in writers if w == pair.mentor),
                      to_mentor=sum(1 for w in writers if w == pair.mentee), last_contact=last,

@@ -336,5 +336,6 @@ def test_a_pairs_state_at_a_moment():
     early = state_of(pair, mail, start + timedelta(days=1), 10)
     assert (early.to_mentee, early.last_contact, early.days_quiet, early.quiet) == (0, None, 1, False)
     pair.ended_at = start + timedelta(days=20)
-    assert not state_of(pair, mail, start + timedelta(days=40), 10).quiet  # an ended pair is never quiet
+    ended = state_of(pair, mail, start + timedelta(days=40), 10)
+    assert not ended.quiet and ended.days_quiet == 17  # an ended pair is never quiet; its count stopped
     assert state_of(pair, mail, start + timedelta(days=19), 10).quiet
