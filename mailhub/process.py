@@ -11,7 +11,7 @@ from sqlmodel import Session, col, func, select
 
 from mailhub.config import Config
 from mailhub.db import writing
-from mailhub.events.record import on_reply as on_event_reply
+from mailhub.events.record import has_calendar, on_reply as on_event_reply
 from mailhub.commands import reply_word
 from mailhub.fanout import Roster, Rosters, enqueue
 from mailhub.leases import claim
@@ -69,6 +69,8 @@ def _post(session: Session, config: Config, group: Group, message: Message, mail
             return
         if on_event_reply(session, config, group, message, mail):  # yes/no/maybe, or a calendar's REPLY
             return
+    elif has_calendar(mail) and on_event_reply(session, config, group, message, mail):
+        return  # calendar servers mark the REPLY they send for an attendee as automatic (RFC 3834)
     decision = decide(ctx)
     if decision.action == ACCEPT:
         publish(session, config, group, message, mail, roster)
