@@ -11,10 +11,8 @@ from __future__ import annotations
 import binascii
 import codecs
 import email.header
-import html
 import logging
 import re
-import textwrap
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import HeaderParser
@@ -25,23 +23,13 @@ from email.parser import HeaderParser
 # was about 6x slower over the parse corpus (2.0 vs 0.3 ms a message to parse and read the params).
 from email.policy import compat32
 
-import lxml.etree
-import lxml.html
-from inscriptis.css_profiles import CSS_PROFILES
-from inscriptis.html_engine import Inscriptis
-from inscriptis.html_properties import Display
-from inscriptis.model.config import ParserConfig
-from inscriptis.model.html_element import HtmlElement
-
 __all__ = ["Attachment", "Body", "decode_words", "extract_body", "read_body", "read_headers"]
 
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 20
 MAX_PARTS = 500
-_MAX_QUOTE_BLOCKS = 50  # each HTML blockquote is rendered once per enclosing quote level
 _FORWARDED = "forwarded message"
-_MAX_CRUDE_HTML = 1_000_000  # the regex fallback is quadratic on unclosed <script> tags
 
 # Parts whose text is data for a program, not prose for a reader.
 _DATA_TEXT = frozenset({
@@ -73,12 +61,8 @@ _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 _B64_JUNK = bytes(b for b in range(256) if b not in _B64_ALPHABET)
 _HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
 _LEADING_NEWLINE = re.compile(rb"\A(?:\r\n|\n|\r)")
-_MANY_BLANK_LINES = re.compile(r"\n{3,}")
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.I | re.S)
 _QUOTE_MARKS = re.compile(r">+")
 _VALID_NON_ASCII = re.compile("[^\x00-\x7f\ufffd]")
-_LINK_SCHEMES = ("http://", "https://", "ftp://", "mailto:")
-_URL_DECORATION = re.compile(r"\A(?:https?://|ftp://|mailto:)?(?:www\.)?")
 _META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
 
@@ -519,86 +503,15 @@ def _quoted(depth: int, text: str) -> str:
 
 # --- HTML to text -------------------------------------------------------------------------------
 
-def _html_config() -> ParserConfig:
-    """A fresh one per conversion: inscriptis keeps its output canvas on the profile's <body>
-    element, so a shared profile would mix the text of conversions running in two threads."""
-    css = dict(CSS_PROFILES["strict"])  # "relaxed" indents every nested <div>, which mail is
-    css["body"] = css["body"].__copy__()
-    css["blockquote"] = HtmlElement(display=Display.block, margin_before=0, margin_after=0)
-    return ParserConfig(css=css, display_links=False, display_images=False)
-
-
 def _render(piece: tuple[str, str]) -> str:
     kind, text = piece
     if kind == "html":
-        text = _html_to_text(text)
+        # Imported here: lxml and inscriptis (~6 MB) only in a process that reads HTML mail, not in
+        # the SMTP listener, which reads headers only.
+        from mailhub.html_text import html_to_text
+
+        text = html_to_text(text)
     return text.replace("\r\n", "\n").replace("\r", "\n").strip("\n").rstrip()
-
-
-def _html_to_text(markup: str) -> str:
-    try:
-        tree = _html_tree(markup)
-        if tree is None:
-            return ""
-        config = _html_config()
-        _show_link_targets(tree)
-        _quote_blockquotes(tree, config)
-        text = Inscriptis(tree, config).get_text()
-    except Exception as exc:  # noqa: BLE001 - pathological HTML: strip tags crudely instead
-        log.info("HTML conversion failed, stripping tags: %s", exc)
-        text = html.unescape(_TAG.sub(" ", markup[:_MAX_CRUDE_HTML]))
-    lines = "\n".join(line.rstrip() for line in text.replace("\xa0", " ").split("\n"))
-    return _MANY_BLANK_LINES.sub("\n\n", lines).strip("\n")
-
-
-def _html_tree(markup: str) -> lxml.html.HtmlElement | None:
-    markup = re.sub(r"\A\s*<\?xml[^>]*>", "", markup)  # lxml refuses str with an encoding decl
-    if not markup.strip():
-        return None
-    try:
-        return lxml.html.document_fromstring(markup)
-    except (lxml.etree.ParserError, ValueError):
-        return lxml.html.document_fromstring("<pre>" + markup.replace("<", "&lt;") + "</pre>")
-
-
-def _show_link_targets(tree: lxml.html.HtmlElement) -> None:
-    """'the guide <https://…>': in plain text the target is the useful part of a link, unless
-    the link text already says it."""
-    for anchor in tree.iter("a"):
-        href = (anchor.get("href") or "").strip()
-        if not href.lower().startswith(_LINK_SCHEMES):
-            continue
-        label = anchor.text_content().strip()
-        if not label or _bare(label) == _bare(href):
-            continue
-        target = href[7:] if href.lower().startswith("mailto:") else href
-        try:
-            if len(anchor):
-                anchor[-1].tail = (anchor[-1].tail or "") + f" <{target}>"
-            else:
-                anchor.text = (anchor.text or "") + f" <{target}>"
-        except ValueError:  # a target with characters XML cannot hold: show the label only
-            continue
-
-
-def _bare(url: str) -> str:
-    return _URL_DECORATION.sub("", url.strip().lower()).rstrip("/")
-
-
-def _quote_blockquotes(tree: lxml.html.HtmlElement, config: ParserConfig) -> None:
-    """Quoted mail as '> ' lines, as a plain-text reader and quote stripping expect. Innermost
-    first, so each outer quote adds one more level to text already quoted."""
-    blocks = list(tree.iter("blockquote"))[:_MAX_QUOTE_BLOCKS]
-    for block in sorted(blocks, key=lambda b: sum(1 for _ in b.iterancestors()), reverse=True):
-        parent = block.getparent()
-        if parent is None:
-            continue
-        inner = textwrap.dedent(Inscriptis(block, config).get_text()).strip("\n")
-        quoted = "\n".join(("> " + line.rstrip()) if line.strip() else ">" for line in inner.split("\n"))
-        replacement = block.makeelement("pre", {})
-        replacement.text = quoted + "\n"
-        replacement.tail = block.tail
-        parent.replace(block, replacement)
 
 
 # --- last resorts -------------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import threading
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -99,14 +100,21 @@ def writing(engine: Engine) -> AbstractContextManager[None]:
         return _locks[key].held()
 
 
-def insert_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str, Any]],
+# Rows per INSERT: a fan-out or digest run for 10,000 members in one statement would hold every
+# row's parameters, and SQLAlchemy's copies of them, at once: the worker's peak memory.
+INSERT_CHUNK = 1000
+
+
+def insert_ignoring_duplicates(session: Session, model: Any, rows: Iterable[dict[str, Any]],
                                keys: list[str]) -> None:
-    """Insert rows, skipping any whose unique `keys` are already there: re-running is a no-op."""
-    if not rows:
-        return
+    """Insert rows, skipping any whose unique `keys` are already there: re-running is a no-op.
+    `rows` may be a generator: it is read INSERT_CHUNK rows at a time."""
     # Imported here: the PostgreSQL dialect costs every command ~30 ms, and few need this.
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(model).on_conflict_do_nothing(index_elements=keys), rows)
+    statement = insert(model).on_conflict_do_nothing(index_elements=keys)
+    rows = iter(rows)
+    while chunk := list(itertools.islice(rows, INSERT_CHUNK)):
+        session.execute(statement, chunk)

@@ -16,9 +16,10 @@ log = logging.getLogger(__name__)
 
 def enqueue(session: Session, rows: Iterable[dict[str, Any]]) -> None:
     now = utcnow()
-    full = [{"next_attempt_at": now, "created_at": now, "state": "pending", "attempts": 0,
-             "last_error": "", "payload": None, "message_pk": None, "member_id": None, **r} for r in rows]
-    insert_ignoring_duplicates(session, Outbox, full, ["key"])
+    defaults = {"next_attempt_at": now, "created_at": now, "state": "pending", "attempts": 0,
+                "last_error": "", "payload": None, "message_pk": None, "member_id": None}
+    # A generator: a fan-out to 10,000 members is never a list of 10,000 rows (see INSERT_CHUNK).
+    insert_ignoring_duplicates(session, Outbox, ({**defaults, **row} for row in rows), ["key"])
 
 
 class Entry(NamedTuple):

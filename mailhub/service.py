@@ -3,12 +3,13 @@ and delivery workers and the digest scheduler in a child process, so that each g
 that crashes a worker can never take the listener down."""
 from __future__ import annotations
 
+import json
 import logging
-import multiprocessing
-import os
-import signal
+import pickle
+import subprocess
+import sys
 import threading
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -17,18 +18,15 @@ from sqlmodel import Session
 
 from mailhub.config import Config
 from mailhub.db import StoreError, make_engine, writing
-from mailhub.deliver import Deliverer
+from mailhub.doorbell import IDLE_POLL, Doorbell
 from mailhub.links import ensure_site_secret
-from mailhub.logs import event, setup as setup_logging
-from mailhub.scheduler import start_scheduler
+from mailhub.logs import event
 from mailhub.models import Message, Outbox
-from mailhub.process import process_pending
 from mailhub.receive import GroupDirectory, Handler, make_listener
 from mailhub.store import StoreWriter
 
 log = logging.getLogger(__name__)
 
-IDLE_POLL = 1.0  # seconds: how often idle workers look for work the CLI or a retry made due
 
 
 def release_leases(engine: Engine) -> None:
@@ -47,122 +45,48 @@ def release_leases(engine: Engine) -> None:
                     getattr(exc, "orig", exc))
 
 
-class Worker:
-    """A thread that calls `step` until stopped; sleeps until woken when `step` found no work."""
-
-    def __init__(self, name: str, step: Callable[[], int], wake: threading.Event,
-                 after_work: Callable[[], None] = lambda: None) -> None:
-        self.step, self.wake, self.after_work = step, wake, after_work
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            self.wake.clear()  # before looking, so a wake-up during the step is not lost
-            try:
-                worked = self.step()
-            except Exception:  # noqa: BLE001 - e.g. a locked database: wait and try again
-                log.exception("%s: step failed; retrying", self.thread.name)
-                worked = 0
-            if worked:
-                self.after_work()
-            else:
-                self.wake.wait(IDLE_POLL)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.wake.set()
-        self.thread.join(timeout=60)
+# The worker process's first lines: take the serve process's sys.path (so it imports the same
+# mailhub), then the rest from standard input (mailhub.workers.main).
+_WORKER_START = "import sys; from mailhub.workers import main; main(sys.stdin.buffer)"
 
 
-class Workers:
-    """Processing (stored mail → topics and outbox rows), delivery (outbox → relay) and the
-    digest scheduler."""
+class WorkerProcess:
+    """The worker process (mailhub.workers), started as a fresh interpreter. Not through
+    multiprocessing: its spawn also starts a resource tracker process (~13 MB) that mailhub has
+    no use for."""
 
-    def __init__(self, config: Config) -> None:
-        self.engine, self.config = make_engine(config.database.url, durable=False), config
-        self.process_wake, self.deliver_wake = threading.Event(), threading.Event()
-        self.deliverer = Deliverer(self.engine, config)
-        self.processor = Worker("mailhub-process", lambda: process_pending(self.engine, config), self.process_wake,
-                                after_work=self.deliver_wake.set)
-        self.sender = Worker("mailhub-deliver", self.deliverer.run_once, self.deliver_wake)
-        self.scheduler: Any = None
+    def __init__(self, config: Config, bell: Doorbell, log_level: int) -> None:
+        self._proc = subprocess.Popen([sys.executable, "-c", _WORKER_START], stdin=subprocess.PIPE,
+                                      pass_fds=(bell.reader,))
+        assert self._proc.stdin is not None
+        with self._proc.stdin as stdin:
+            stdin.write(json.dumps(sys.path).encode() + b"\n" + pickle.dumps((config, bell.reader, log_level)))
 
-    def start(self) -> None:
-        self.processor.start()
-        self.sender.start()
-        self.scheduler = start_scheduler(self.engine, self.config, self.deliver_wake.set)
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
-    def stop(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.shutdown(wait=True)  # a digest run in progress finishes its group
-        self.processor.stop()
-        self.deliverer.stopping.set()  # in-flight sends finish and are recorded; the rest wait
-        self.sender.stop()
-        self.deliverer.close()
-        self.engine.dispose()
+    @property
+    def exitcode(self) -> int | None:
+        return self._proc.poll()
 
+    def is_alive(self) -> bool:
+        return self._proc.poll() is None
 
-class Doorbell:
-    """The serve process rings the worker process through a pipe: "new mail" or "stop".
-
-    Not a multiprocessing.Event: its set() waits until every process sleeping in wait() has
-    woken, so a worker killed while it slept (kill -9, the OOM killer, systemd's SIGTERM to the
-    whole group) left the store thread stuck in its next set(), and the listener never again
-    answered 250. A pipe write never waits: when the pipe is full a wake-up is pending anyway,
-    and when the worker is gone the watcher starts another with a new bell."""
-
-    WAKE, STOP = b"w", b"s"
-
-    def __init__(self, mp: Any) -> None:
-        self.reader, self.writer = mp.Pipe(duplex=False)
-        os.set_blocking(self.writer.fileno(), False)
-
-    def ring(self, signal: bytes = WAKE) -> None:
+    def join(self, timeout: float) -> None:
         try:
-            os.write(self.writer.fileno(), signal)
-        except OSError:  # full, closed, or nobody listening: see the class note
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
             pass
 
-    def close(self) -> None:
-        self.writer.close()
-
-
-def run_workers(config: Config, bell: Any, log_level: int) -> None:
-    """The worker process. It stops when rung to, when the pipe closes (the serve process is
-    gone), or on SIGTERM: systemd and `kill` stop the whole process group, and the copies being
-    sent must still be recorded, or a restart sends them again."""
-    if log_level:
-        setup_logging(config.logging.format, log_level)
-    terminated = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: terminated.set())
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the serve process stops us
-    workers = Workers(config)
-    workers.start()
-    while not terminated.is_set():
-        if not bell.poll(IDLE_POLL):
-            continue
-        try:
-            rung = os.read(bell.fileno(), 4096)
-        except OSError:
-            rung = b""
-        if not rung:
-            log.warning("the serve process is gone; stopping the workers")
-            break
-        if Doorbell.STOP in rung:
-            break
-        workers.process_wake.set()
-    workers.stop()
+    def terminate(self) -> None:
+        self._proc.terminate()
 
 
 class Service:
     def __init__(self, config: Config, listen: bool = True) -> None:
         self.config = config
         self.engine = make_engine(config.database.url)
-        self._mp = multiprocessing.get_context("spawn")  # a clean interpreter, not a copy of our threads
         self.stopping = threading.Event()
         self.bell: Doorbell | None = None  # the current worker process's
         self.writer = StoreWriter(self.engine, config.server.domain, on_commit=self._ring)
@@ -213,11 +137,9 @@ class Service:
 
     def _start_worker(self) -> None:
         log_level = logging.getLogger().level if logging.getLogger().handlers else 0
-        old, bell = self.bell, Doorbell(self._mp)
-        self.worker = self._mp.Process(target=run_workers, name="mailhub-workers",
-                                       args=(self.config, bell.reader, log_level))
-        self.worker.start()
-        bell.reader.close()  # the child has its own copy now
+        old, bell = self.bell, Doorbell()
+        self.worker = WorkerProcess(self.config, bell, log_level)
+        bell.close_reader()  # the child has its own copy now
         self.bell = bell
         if old is not None:
             old.close()

@@ -6,6 +6,7 @@ import os
 import re
 import smtplib
 import ssl
+import time
 from typing import Protocol
 
 from mailhub.config import RelayConfig
@@ -49,12 +50,22 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+# A connection unused for this long is checked with RSET before it is used again, since relays
+# drop idle connections; one in steady use is not, which saves a round trip per copy.
+IDLE_CHECK = 2.0
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
 class SMTPTransport:
-    """One reused connection to the relay; reconnects after any failure."""
+    """One reused connection to the relay; reconnects after any failure. Where the relay offers
+    PIPELINING (RFC 2920; Postfix does), MAIL, RCPT and DATA go out in one write, so a copy costs
+    two round trips instead of four: with several sender threads sharing one interpreter, each
+    round trip is also a wait for the GIL."""
 
     def __init__(self, relay: RelayConfig, local_hostname: str) -> None:
         self.relay, self.local_hostname = relay, local_hostname
         self._conn: smtplib.SMTP | None = None
+        self._used = 0.0  # time.monotonic() of the last send on _conn
 
     def _connect(self) -> smtplib.SMTP:
         conn = smtplib.SMTP(self.relay.host, self.relay.port, local_hostname=self.local_hostname,
@@ -68,6 +79,8 @@ class SMTPTransport:
         return conn
 
     def _ready(self) -> smtplib.SMTP:
+        if self._conn is not None and time.monotonic() - self._used < IDLE_CHECK:
+            return self._conn
         if self._conn is not None:
             try:
                 self._conn.rset()
@@ -89,8 +102,13 @@ class SMTPTransport:
 
     def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
         conn = self._ready()
+        self._used = 0.0  # until this send succeeds: after a refusal the next one starts with RSET
         try:
-            conn.sendmail(envelope_from, [recipient], data)
+            if conn.has_extn("pipelining") and (envelope_from + recipient).isascii():
+                self._pipelined(conn, envelope_from, recipient, data)
+            else:
+                conn.sendmail(envelope_from, [recipient], data)
+            self._used = time.monotonic()
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             answer = _text(text)
@@ -109,6 +127,31 @@ class SMTPTransport:
             self.close()
             raise DeliveryError(f"relay {self.relay.host}:{self.relay.port}: {exc or type(exc).__name__}",
                                 permanent=False) from None
+
+    def _pipelined(self, conn: smtplib.SMTP, envelope_from: str, recipient: str, data: bytes) -> None:
+        """What conn.sendmail does, with the three commands in one write; raises the same errors."""
+        size = f" SIZE={len(data)}" if conn.has_extn("size") else ""
+        conn.send(f"MAIL FROM:{smtplib.quoteaddr(envelope_from)}{size}\r\n"
+                  f"RCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n")
+        (mail_code, mail_answer), (rcpt_code, rcpt_answer), (data_code, data_answer) = \
+            conn.getreply(), conn.getreply(), conn.getreply()
+        if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
+            # A relay that wants data for nobody: hanging up abandons the transaction (no QUIT,
+            # which it would now take as the mail's text).
+            conn.close()
+            self._conn = None
+        if mail_code != 250:
+            raise smtplib.SMTPSenderRefused(mail_code, mail_answer, envelope_from)
+        if rcpt_code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_answer)})
+        if data_code != 354:
+            raise smtplib.SMTPDataError(data_code, data_answer)
+        # Looked for first: a regex scan of a 150 KB digest costs more than the rest of the send.
+        stuffed = _LEADING_DOT.sub(b"..", data) if data.startswith(b".") or b"\n." in data else data
+        conn.send(stuffed + (b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n"))
+        code, answer = conn.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, answer)
 
     def close(self) -> None:
         if self._conn is not None:

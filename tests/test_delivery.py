@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import DOMAIN, Env, Sink, mail, wait_for
+from conftest import DOMAIN, Env, Sink, SinkHandler, mail, wait_for
 
 POST = f"mentors@{DOMAIN}"
 
@@ -65,3 +65,38 @@ def test_restart_mid_queue_sends_each_copy_exactly_once(tmp_path, sink):
         env.stop()
     got = sorted(r.rcpt_tos[0] for r in sink.received)
     assert got == sorted(members)  # everyone once, nobody twice
+
+
+class PipeliningRelay(SinkHandler):
+    """A relay that offers PIPELINING (RFC 2920), as Postfix does: mailhub then sends MAIL, RCPT
+    and DATA in one write. aiosmtpd reads them one by one, so it takes them like any client's."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: ANN001
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+def test_a_relay_with_pipelining_gets_every_copy_byte_for_byte_and_refusals_count(tmp_path):
+    relay = Sink()
+    relay.handler = PipeliningRelay()
+    relay.controller.handler = relay.handler
+    relay.start()
+    relay.handler.refuse["gone@example.com"] = "550 5.1.1 No such user"
+    relay.handler.refuse_data["full@example.com"] = "552 5.2.2 Mailbox full"
+    members = ["bea@example.com", "gone@example.com", "cem@example.com", "full@example.com", "dan@example.com"]
+    # One connection: the copies after each refusal go over the connection that was refused.
+    env = Env(tmp_path, relay.port, extra="connections = 1")
+    env.group("mentors", "ann@example.com", *members)
+    env.start()
+    try:
+        env.send(mail(subject="Dots", body=".a line that starts with a dot\r\n.\r\n..two"), [POST])
+        wait_for(lambda: queue(env)["counts"]["failed"] == 2 and queue(env)["counts"]["sent"] == 3,
+                 what="three copies sent and two refused")
+    finally:
+        env.stop()
+    assert sorted(r.rcpt_tos[0] for r in relay.received) == ["bea@example.com", "cem@example.com", "dan@example.com"]
+    for copy in relay.received:  # the dots came through unstuffed, as the post had them
+        assert b"\r\n.a line that starts with a dot\r\n.\r\n..two\r\n" in copy.data
+    failed = {e["recipient"]: e["error"] for e in queue(env)["errors"] if e["state"] == "failed"}
+    assert failed["gone@example.com"].startswith("550") and failed["full@example.com"].startswith("552")
+    relay.stop()

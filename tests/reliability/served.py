@@ -59,7 +59,7 @@ class Served:
         for children in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
             for pid in children.read_text().split():
                 try:
-                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    if b"mailhub.workers" in Path(f"/proc/{pid}/cmdline").read_bytes():
                         return int(pid)
                 except OSError:  # it ended meanwhile
                     continue
