@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from mailhub import links
 from mailhub.bounces import PERMANENT, record_bounce
-from mailhub.compose import CopyTemplate, ListInfo, build_copy
+from mailhub.compose import RELAY_SLOT, CopyTemplate, ListInfo, build_copy
 from mailhub.config import Config, DeliveryConfig
 from mailhub.db import writing
 from mailhub.leases import claim
@@ -27,7 +27,7 @@ from mailhub.i18n.languages import DEFAULT, choose
 from mailhub.models import DigestIssue, Group, Member, Message, Outbox, Topic, TopicPref, utcnow
 from mailhub.relay import make_token
 from mailhub.router import address_for
-from mailhub.signing import Signer
+from mailhub.signing import Signer, SlotHash
 from mailhub.transport import DeliveryError, Transport, make_transport
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 # Results are committed in chunks: a crash can re-send at most this many copies the relay took.
 RECORD_EVERY = 50
 RECORD_SECONDS = 0.25
+# Digests claimed at a time (each is ~150 KB to build, sign and send, some 3 ms): small enough that
+# the copies of a post made meanwhile go out within a second or so.
+DIGEST_BATCH = 100
+AHEAD = 4  # mails built per relay connection before they are sent
 # Added to the recorded answer of a mail the relay refused for its form (lines, size, encoding,
 # content): mailhub builds every mail to pass, so one that does not is a bug to report.
 REFUSED_FORM = "refused for how mailhub built the mail, not for the address: a mailhub problem, please report it"
@@ -107,6 +111,10 @@ class Composer:
         self.session, self.config, self.signer, self._secret = session, config, signer, secret
         self._copies: dict[tuple[int, bool, str], CopyTemplate] = {}
         self._authors: dict[int, Optional[int]] = {}  # message -> its author's member id, where hidden
+        # Copies whose footer holds a relay slot: the body hash made up to the slot (signing.SlotHash),
+        # and the token each row's copy got.
+        self._slot_hashes: dict[tuple[int, bool, str], Optional[SlotHash]] = {}
+        self._tokens: dict[int, str] = {}
         self._groups: dict[int, Group] = {}
         self._issues: dict[int, tuple[DigestIssue, Prepared]] = {}
 
@@ -139,7 +147,9 @@ class Composer:
                             hidden=hidden, relay=self._authors[message_pk] is not None,
                             private_copy=group.private_copy)
             copy = build_copy(message.raw, info, self.config.templates, plain, language)
-            if self.signer is not None and not copy.slot:  # every such recipient's body: hashed once
+            if self.signer is not None and copy.slot:  # hashed once up to each reader's relay token
+                self._slot_hashes[key] = SlotHash.of(copy.body.removeprefix(b"\r\n"), copy.slot)
+            elif self.signer is not None:  # every such recipient's body: hashed once, not per copy
                 copy = replace(copy, body_hash=self.signer.body_hash(copy.body.removeprefix(b"\r\n")))
             self._copies[key] = copy
         return self._copies[key]
@@ -164,6 +174,7 @@ class Composer:
     def job(self, row: Outbox, members: dict[int, Reader], muted: dict[int, frozenset[int]]) -> Job:
         """`members`: the readers of this batch's copies and digests; `muted`: their muted topics."""
         job = self._unsigned(row, members, muted)
+        token = self._tokens.pop(row.id, "")  # the relay token its footer got, if any
         if self.signer is None:
             return job
         body_hash = None
@@ -171,7 +182,12 @@ class Composer:
             # Its body is its message's with a footer in the reader's language, hashed once for all
             # recipients of that variant and language; any other mail is one reader's.
             reader = members[row.member_id]
-            body_hash = self.copy(row.message_pk, reader.plain, reader.language).body_hash
+            key = (row.message_pk, reader.plain, reader.language)
+            copy = self.copy(*key)
+            body_hash = copy.body_hash or None
+            slot_hash = self._slot_hashes.get(key)
+            if copy.slot and slot_hash is not None and token:
+                body_hash = slot_hash.body_hash(copy.slot.replace(RELAY_SLOT.encode(), token.encode()))
         return replace(job, data=self.signer.sign(job.data, body_hash))
 
     def relay_token(self, row: Outbox, copy: CopyTemplate) -> str:
@@ -183,7 +199,8 @@ class Composer:
             return ""
         if self._secret is None:
             self._secret = links.site_secret(self.session)
-        return make_token(self._secret, row.group_id, row.member_id, author, utcnow())
+        token = self._tokens[row.id] = make_token(self._secret, row.group_id, row.member_id, author, utcnow())
+        return token
 
     def _raw(self, row: Outbox) -> bytes:
         """A forward's mail, as it came."""
@@ -252,6 +269,7 @@ class Deliverer:
         self.engine, self.config = engine, config
         self.signer = Signer.from_config(config.dkim)
         self._pool = ThreadPoolExecutor(config.delivery.connections, thread_name_prefix="mailhub-send")
+        self._ahead = threading.Semaphore(config.delivery.connections * AHEAD)
         self._local = threading.local()
         self._transports: list[Transport] = []
         self._lock = threading.Lock()
@@ -283,10 +301,9 @@ class Deliverer:
 
     def run_once(self) -> int:
         """Claim one batch of due rows, send them, record the results. Returns rows claimed."""
-        d = self.config.delivery
+        relay_down = threading.Event()
         with Session(self.engine) as session:
-            ids = claim(session, Outbox, (Outbox.state == "pending") & (Outbox.next_attempt_at <= utcnow()),
-                        d.batch_size, d.lease_seconds, order_by=Outbox.next_attempt_at)
+            ids = self._claim(session)
             if not ids:
                 return 0
             rows = session.exec(select(Outbox).where(col(Outbox.id).in_(ids))).all()
@@ -294,19 +311,26 @@ class Deliverer:
                                  self.config.server.language)
             muted = muted_topics(session, {r.member_id for r in rows if r.kind == "digest" and r.member_id})
             composer = Composer(session, self.config, self.signer)
-            jobs, broken = [], []
+            futures: list[Future] = []
+            broken = []
             for row in rows:
                 try:
-                    jobs.append(composer.job(row, members, muted))
+                    job = composer.job(row, members, muted)
                 except Exception as exc:  # noqa: BLE001 - an unbuildable row fails alone
                     event(log, "compose_failed", level=logging.ERROR, exc_info=True, outbox=row.id)
                     broken.append(Outcome(row.id, DeliveryError(f"cannot compose: {exc}", permanent=True)))
+                    continue
+                # Sent while the next ones are built, so the connections never wait for the whole
+                # batch; at most AHEAD per connection built and waiting, so a batch of 150 KB digests
+                # is never all in memory at once.
+                self._ahead.acquire()
+                future = self._pool.submit(self._send, job, relay_down)
+                future.add_done_callback(lambda _: self._ahead.release())
+                futures.append(future)
             meta = {r.id: RowMeta(r.attempts, r.created_at, r.member_id, r.group_id, r.kind, r.message_pk)
                     for r in rows}
         if broken:
             self._record(broken, meta)
-        relay_down = threading.Event()
-        futures: list[Future] = [self._pool.submit(self._send, job, relay_down) for job in jobs]
         done: list[Outcome] = []
         last = time.monotonic()
         for fut in as_completed(futures):
@@ -316,6 +340,17 @@ class Deliverer:
                 done, last = [], time.monotonic()
         self._record(done, meta)
         return len(ids)
+
+    def _claim(self, session: Session) -> list[int]:
+        """Due rows, copies, notices and forwards first: digests only when none of those wait, and
+        DIGEST_BATCH at a time, so a post made while 10,000 digests go out waits for one small
+        batch of them, not for all."""
+        d = self.config.delivery
+        due = (Outbox.state == "pending") & (Outbox.next_attempt_at <= utcnow())
+        return (claim(session, Outbox, due & (Outbox.kind != "digest"), d.batch_size, d.lease_seconds,
+                      order_by=Outbox.next_attempt_at)
+                or claim(session, Outbox, due & (Outbox.kind == "digest"), min(d.batch_size, DIGEST_BATCH),
+                         d.lease_seconds, order_by=Outbox.next_attempt_at))
 
     def _record(self, outcomes: list[Outcome], meta: dict[int, RowMeta]) -> None:
         if not outcomes:

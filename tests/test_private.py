@@ -79,7 +79,9 @@ def test_private_reply_round_trip_without_addresses(env: Env, sink) -> None:
     name, back = email.utils.parseaddr(private["From"])
     assert name == "Bob via mentors" and RELAY.fullmatch(back)
     assert "could you tell me more about pricing" in text_of(private)
-    assert "A private message from Bob through mentors" in text_of(private)
+    footer = text_of(private).replace("\r\n", "\n")
+    assert ("\n-- \nA private message from Bob through mentors. Reply to answer only Bob; neither of you sees "
+            "the other's address.\nTo get no more private mail from Bob, reply with the one word: block\n") in footer
     assert "List-Id" not in private and "List-Unsubscribe" not in private
 
     # Ann answers as a mail program does: to From, quoting Bob. Bob gets it, from a relay to Ann.
@@ -142,7 +144,8 @@ def test_block_stops_one_persons_private_mail(env: Env, sink) -> None:
     env.reply(from_bob, "block", "Ann <ann@example.com>", quote=True)
     answer = wait_for(lambda: [m for m in sink.to(ANN) if "no private mail from Bob" in str(m.message["Subject"])],
                       what="the answer to block")[0].message
-    assert "can no longer write to you privately" in text_of(answer)
+    assert answer["Subject"] == "You will get no private mail from Bob"
+    assert text_of(answer).startswith("Hello,\r\n\r\nBob can no longer write to you privately")
     assert leaks(sink.to(ANN), BOB) == []
     env.drained()
     assert [m.message["Subject"] for m in sink.to(BOB)] == ["[mentors] Hello"]  # "block" is not passed on
@@ -173,6 +176,10 @@ def test_safeguarding_copy_and_every_footer_says_so(env: Env, sink) -> None:
     to_ann_mail = sink.wait(ANN)[0]
     assert "also sent to the programme's staff" in text_of(to_ann_mail)
     assert leaks(sink.to(ANN), BOB) == []
+    # Digest readers are told too, in the digest's footer (text and HTML).
+    for html in ([], ["--html"]):
+        preview = env.cli("digest", "preview", "mentors", CAT, "--period", "weekly", *html).output
+        assert "also sent to the programme's staff (safeguarding@charity.example)" in preview
     # Off again: no more copies, no more footer line.
     env.cli("group", "set", "mentors", "--private-copy", "off")
     env.send(mail("Again", "Hi again", "Ann <ann@example.com>"), [POST], ANN)
@@ -239,3 +246,23 @@ def test_tokens_are_per_writer_reader_and_group() -> None:
     assert read_token(b"k" * 32, 1, token.upper(), now, 90) is not None  # a mail system that uppercases
     assert read_token(b"k" * 32, 1, token[:-1], now, 90) is None
     assert make_token(b"k" * 32, 1, 9, 7, now) != token  # the way back is another token
+
+
+@pytest.mark.parametrize("body", [
+    b"Hi  all,\t\r\nprices  here \r\n-- \r\nWrite privately:\r\n{slot}\r\nLeave: x@y\r\n\r\n\r\n",
+    b"{slot}\r\n",
+    b"=C3=A9t=C3=A9 \r\n\r\n{slot}\r\n\t tail  \r\n",
+])
+def test_each_readers_body_hash_is_the_whole_bodys(body: bytes) -> None:
+    """Signing a copy per reader hashes the body up to the relay slot once (signing.SlotHash):
+    for every reader's token it must equal hashing that reader's whole body."""
+    from mailhub.compose import RELAY_SLOT
+    from mailhub.signing import Signer, SlotHash
+
+    slot = address_for("mentors", DOMAIN, PRIVATE, RELAY_SLOT).encode()
+    parts = SlotHash.of(body.replace(b"{slot}", slot), slot)
+    for writer in (1, 2, 300):
+        filled = address_for("mentors", DOMAIN, PRIVATE,
+                             make_token(b"k" * 32, 1, writer, 9, datetime.now(timezone.utc))).encode()
+        assert parts.body_hash(filled) == Signer.body_hash(body.replace(b"{slot}", filled))
+    assert SlotHash.of(b"no slot here\r\n", slot) is None
