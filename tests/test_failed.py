@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 from conftest import DOMAIN, Env, mail, wait_for
@@ -59,3 +60,38 @@ def test_a_failing_message_is_set_aside_and_can_be_retried_or_deleted(tmp_path: 
         assert not_failed.exit_code == 1 and "is not failed (it is held)" in not_failed.output
     finally:
         env.stop()
+
+
+
+def test_one_failing_message_in_a_batch_fails_alone(tmp_path: Path) -> None:
+    """The worker works the mail it claims in batches, one transaction each: a message that fails
+    undoes its batch and then fails alone; the others are posted."""
+    from sqlmodel import Session
+
+    from mailhub.db import make_engine
+    from mailhub.process import MAX_ATTEMPTS, process_pending
+    from mailhub.store import Incoming, insert_incoming
+
+    templates = tmp_path / "tpl"
+    shutil.copytree(REPO_TEMPLATES, templates)
+    (templates / "held.txt").unlink()  # the moderator's notice of a held post cannot be written
+    env = Env(tmp_path, 9, extra="lease_seconds = 0.3")  # no service: the test is the worker
+    env.edit_config(lambda text: 'templates = "tpl"\n' + text)
+    env.group("mentors", ANN, BOB)
+    env.cli("member", "add", "mentors", MOD, "--role", "moderator")
+    group_id = json.loads(env.cli("group", "show", "mentors", "--json").output)["id"]
+    engine = make_engine(env.config.database.url)
+    senders = {"first": ANN, "second": BOB, "held for sure": "stranger@example.org", "fourth": ANN, "fifth": BOB}
+    with Session(engine) as session:
+        insert_incoming(session, [Incoming(group_id=group_id, channel="post", address_token=None,
+                                           rcpt=f"mentors@{DOMAIN}", envelope_from=sender,
+                                           raw=mail(subject=subject, sender=sender), header_id=None)
+                                  for subject, sender in senders.items()], DOMAIN)
+        session.commit()
+    for _ in range(MAX_ATTEMPTS):  # the failing one is claimed again when its lease has run out
+        process_pending(engine, env.config)
+        time.sleep(0.4)
+    engine.dispose()
+    rows = {m["subject"]: m["state"] for m in json.loads(env.cli("messages", "mentors", "--json").output)}
+    assert rows == {"first": "posted", "second": "posted", "held for sure": "failed", "fourth": "posted",
+                    "fifth": "posted"}
