@@ -1,17 +1,13 @@
 """Private mail through the group: a member writes to another member's relay address
 (`group+p-TOKEN@`, from a copy's footer) or to their mentoring pair's channel (`group-pair-KEY@`),
 and the other gets it from an address of the group, never learning the writer's address (nor the
-writer theirs). Who may write is checked at RCPT (`rcpt_problem`) and again when the mail is
-worked (`on_private`, `on_pair`); every mail passed on is logged (RelayLog: who, when, size) and,
-where the group asks for it, copied to its safeguarding address."""
+writer theirs). Who may write is checked at RCPT (relay.rcpt_problem) and again here when the
+mail is worked; every mail passed on is logged (RelayLog: who, when, size) and, where the group
+asks for it, copied to its safeguarding address."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Optional
-
 from sqlalchemy import delete
-from sqlmodel import Session, func, select
+from sqlmodel import Session
 
 from mailhub import links
 from mailhub.commands import PRIVATE_WORDS, reply_word
@@ -20,81 +16,12 @@ from mailhub.config import Config
 from mailhub.db import insert_ignoring_duplicates
 from mailhub.fanout import enqueue
 from mailhub.i18n.catalogs import translations
-from mailhub.models import Block, Group, Member, Message, Pair, RelayLog, utcnow
+from mailhub.models import Block, Group, Message, RelayLog, utcnow
 from mailhub.names import own_name
 from mailhub.notices import answer, member_language, render
 from mailhub.parse import Parsed
-from mailhub.relay import make_token, read_token
+from mailhub.relay import Route, make_token, route
 from mailhub.router import PAIR, PRIVATE, Address, address_for
-
-# Every refusal of a relay or pair address reads alike, whether the token is forged, expired or
-# ended, or the sender is not the member it was given to: nothing tells a stranger who is a member.
-NO_SUCH = "no such address"
-BLOCKED = "the member does not take private mail from you"
-TOO_MANY = "too many private messages in the last hour, please try again later"
-
-
-@dataclass(frozen=True)
-class Route:
-    """Who writes (the sender, checked) and who gets it, in one group; `pair` for a pair channel."""
-
-    writer: Member
-    reader: Member
-    pair: Optional[Pair] = None
-
-
-def _member(session: Session, group_id: int, member_id: int) -> Optional[Member]:
-    member = session.get(Member, member_id)
-    return member if member is not None and member.group_id == group_id else None
-
-
-def _by_address(session: Session, group_id: int, email: str) -> Optional[Member]:
-    return session.exec(select(Member).where(Member.group_id == group_id, Member.email == email)).first()
-
-
-def route(session: Session, config: Config, group_id: int, address: Address, sender: str,
-          now: datetime) -> Route | str:
-    """Where mail from `sender` to a relay or pair address goes, or why it may not (NO_SUCH or
-    BLOCKED). `now` is when it arrived, so working it again later decides the same."""
-    sender = sender.lower()
-    if address.kind == PRIVATE:
-        grant = read_token(links.site_secret(session), group_id, address.token or "", now, config.limits.relay_days)
-        if grant is None:
-            return NO_SUCH
-        writer, reader = _member(session, group_id, grant.writer), _member(session, group_id, grant.reader)
-        pair = None
-    elif address.kind == PAIR:
-        pair = session.exec(select(Pair).where(Pair.group_id == group_id, Pair.key == address.token,
-                                               Pair.ended_at.is_(None))).first()  # type: ignore[union-attr]
-        if pair is None or sender not in (pair.mentor, pair.mentee):
-            return NO_SUCH
-        other = pair.mentee if sender == pair.mentor else pair.mentor
-        writer, reader = _by_address(session, group_id, sender), _by_address(session, group_id, other)
-    else:
-        return NO_SUCH
-    if writer is None or reader is None or writer.email != sender:
-        return NO_SUCH
-    if pair is None and session.exec(select(Block.id).where(
-            Block.group_id == group_id, Block.blocker == reader.email, Block.blocked == writer.email)).first():
-        return BLOCKED
-    return Route(writer, reader, pair)
-
-
-def rcpt_problem(session: Session, config: Config, group_id: int, address: Address, sender: str,
-                 now: datetime) -> Optional[str]:
-    """The SMTP reply refusing mail from `sender` to a relay or pair address, or None to take it."""
-    found = route(session, config, group_id, address, sender, now)
-    if found == NO_SUCH:
-        return f"550 5.1.1 {NO_SUCH}"
-    if found == BLOCKED:
-        return f"550 5.7.1 {BLOCKED}"
-    since = now - timedelta(hours=1)
-    sent = session.exec(select(func.count()).select_from(RelayLog).where(
-        RelayLog.group_id == group_id, RelayLog.sender == sender.lower(), RelayLog.at >= since)).one()
-    if sent >= config.limits.relay_per_hour:
-        return f"450 4.7.1 {TOO_MANY}"
-    return None
-
 
 def on_private(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
                address: Address) -> None:

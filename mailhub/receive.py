@@ -23,7 +23,8 @@ from sqlmodel import Session, select
 
 from mailhub.config import Config, ServerConfig
 from mailhub.logs import event, peer
-from mailhub.models import Group
+from mailhub.models import Group, utcnow
+from mailhub.relay import rcpt_problem
 from mailhub.router import PAIR, POSTMASTER, PRIVATE, Address, AddressError, RelayRefused, parse_address
 from mailhub.store import REUSED_ID, Incoming, StoreWriter, header_id
 
@@ -61,11 +62,7 @@ class GroupDirectory:
 
 def private_problem(engine: Engine, config: Config, group_id: int, address: Address,
                     mail_from: Optional[str]) -> Optional[str]:
-    """The refusal of a relay or pair address for this sender, or None (private.rcpt_problem).
-    Imported here, on first use: the listener otherwise never loads the mail-writing code."""
-    from mailhub.models import utcnow
-    from mailhub.private import rcpt_problem
-
+    """The refusal of a relay or pair address for this sender, or None (relay.rcpt_problem)."""
     sender = "" if mail_from in (None, "<>") else str(mail_from)
     with Session(engine) as session:
         return rcpt_problem(session, config, group_id, address, sender, utcnow())

@@ -1,6 +1,7 @@
-"""Relay tokens: the `group+p-TOKEN@` address that lets one member write privately to another
-without either learning the other's address. Pure functions; the checks that need the database
-(still members, blocked, rate) are in private.py.
+"""Relay addresses: the `group+p-TOKEN@` address that lets one member write privately to another
+without either learning the other's address, and who may use a relay or pair address (`route`,
+`rcpt_problem`: the listener asks at RCPT, private.py again when it works the mail). Only the
+tables and the site's key: the listener loads nothing of the mail-writing code for this.
 
 A token names who may write (the writer), who gets it (the reader), and the day it was made, and
 is signed with the site's secret for this group: it cannot be made for another pair or group, or
@@ -14,7 +15,15 @@ import hashlib
 import hmac
 import struct
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from typing import Optional
+
+from sqlmodel import Session, func, select
+
+from mailhub import links
+from mailhub.config import Config
+from mailhub.models import Block, Member, Pair, RelayLog
+from mailhub.router import PAIR, PRIVATE, Address
 
 _LAYOUT = struct.Struct(">IIH")  # writer member id, reader member id, day made (days since 1970)
 _MAC_BYTES = 10
@@ -59,3 +68,72 @@ def read_token(secret: bytes, group_id: int, token: str, now: datetime, days: fl
     if not 0 <= day_number(now) - day < days:
         return None
     return Grant(writer=writer, reader=reader, day=day)
+
+
+# Every refusal of a relay or pair address reads alike, whether the token is forged, expired or
+# ended, or the sender is not the member it was given to: nothing tells a stranger who is a member.
+NO_SUCH = "no such address"
+BLOCKED = "the member does not take private mail from you"
+TOO_MANY = "too many private messages in the last hour, please try again later"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who writes (the sender, checked) and who gets it, in one group; `pair` for a pair channel."""
+
+    writer: Member
+    reader: Member
+    pair: Optional[Pair] = None
+
+
+def _member(session: Session, group_id: int, member_id: int) -> Optional[Member]:
+    member = session.get(Member, member_id)
+    return member if member is not None and member.group_id == group_id else None
+
+
+def _by_address(session: Session, group_id: int, email: str) -> Optional[Member]:
+    return session.exec(select(Member).where(Member.group_id == group_id, Member.email == email)).first()
+
+
+def route(session: Session, config: Config, group_id: int, address: Address, sender: str,
+          now: datetime) -> Route | str:
+    """Where mail from `sender` to a relay or pair address goes, or why it may not (NO_SUCH or
+    BLOCKED). `now` is when it arrived, so working it again later decides the same."""
+    sender = sender.lower()
+    if address.kind == PRIVATE:
+        grant = read_token(links.site_secret(session), group_id, address.token or "", now, config.limits.relay_days)
+        if grant is None:
+            return NO_SUCH
+        writer, reader = _member(session, group_id, grant.writer), _member(session, group_id, grant.reader)
+        pair = None
+    elif address.kind == PAIR:
+        pair = session.exec(select(Pair).where(Pair.group_id == group_id, Pair.key == address.token,
+                                               Pair.ended_at.is_(None))).first()  # type: ignore[union-attr]
+        if pair is None or sender not in (pair.mentor, pair.mentee):
+            return NO_SUCH
+        other = pair.mentee if sender == pair.mentor else pair.mentor
+        writer, reader = _by_address(session, group_id, sender), _by_address(session, group_id, other)
+    else:
+        return NO_SUCH
+    if writer is None or reader is None or writer.email != sender:
+        return NO_SUCH
+    if pair is None and session.exec(select(Block.id).where(
+            Block.group_id == group_id, Block.blocker == reader.email, Block.blocked == writer.email)).first():
+        return BLOCKED
+    return Route(writer, reader, pair)
+
+
+def rcpt_problem(session: Session, config: Config, group_id: int, address: Address, sender: str,
+                 now: datetime) -> Optional[str]:
+    """The SMTP reply refusing mail from `sender` to a relay or pair address, or None to take it."""
+    found = route(session, config, group_id, address, sender, now)
+    if found == NO_SUCH:
+        return f"550 5.1.1 {NO_SUCH}"
+    if found == BLOCKED:
+        return f"550 5.7.1 {BLOCKED}"
+    since = now - timedelta(hours=1)
+    sent = session.exec(select(func.count()).select_from(RelayLog).where(
+        RelayLog.group_id == group_id, RelayLog.sender == sender.lower(), RelayLog.at >= since)).one()
+    if sent >= config.limits.relay_per_hour:
+        return f"450 4.7.1 {TOO_MANY}"
+    return None
