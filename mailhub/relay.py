@@ -3,11 +3,12 @@ without either learning the other's address, and who may use a relay or pair add
 `rcpt_problem`: the listener asks at RCPT, private.py again when it works the mail). Only the
 tables and the site's key: the listener loads nothing of the mail-writing code for this.
 
-A token names who may write (the writer), who gets it (the reader), and the day it was made, and
-is signed with the site's secret for this group: it cannot be made for another pair or group, or
-kept alive past `limits.relay_days`, without the key. Base32, lowercase: some mail systems
-lowercase addresses, and the token must survive that. Always TOKEN_LENGTH characters, so a copy's
-footer can hold a place for it (compose.RELAY_SLOT) and be filled per reader without re-encoding."""
+A token names who may write (the writer), who gets it (the reader), and the day it was made,
+hidden from whoever reads it, and is signed with the site's secret for this group: it cannot be
+made for another pair or group, or kept alive past `limits.relay_days`, without the key. Base32,
+lowercase: some mail systems lowercase addresses, and the token must survive that. Always
+TOKEN_LENGTH characters, so a copy's footer can hold a place for it (compose.RELAY_SLOT) and be
+filled per reader without re-encoding."""
 from __future__ import annotations
 
 import base64
@@ -47,9 +48,20 @@ def day_number(when: datetime) -> int:
     return (when.astimezone(timezone.utc).date() - _EPOCH).days
 
 
+def _mask(secret: bytes, mac: bytes) -> bytes:
+    """What the ids and day are hidden under: drawn from the MAC, so that the token shows no
+    member's number (nor how many there are) to whoever reads it; only the site can read it."""
+    return hmac.new(secret, b"mailhub-relay-mask\x00" + mac, hashlib.sha256).digest()[:_LAYOUT.size]
+
+
+def _xor(data: bytes, mask: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(data, mask))
+
+
 def make_token(secret: bytes, group_id: int, writer: int, reader: int, when: datetime) -> str:
     packed = _LAYOUT.pack(writer, reader, day_number(when))
-    return base64.b32encode(packed + _mac(secret, group_id, packed)).decode().lower()
+    mac = _mac(secret, group_id, packed)
+    return base64.b32encode(mac + _xor(packed, _mask(secret, mac))).decode().lower()
 
 
 def read_token(secret: bytes, group_id: int, token: str, now: datetime, days: float) -> Grant | None:
@@ -61,7 +73,8 @@ def read_token(secret: bytes, group_id: int, token: str, now: datetime, days: fl
         data = base64.b32decode(token.upper())
     except ValueError:
         return None
-    packed, mac = data[:_LAYOUT.size], data[_LAYOUT.size:]
+    mac = data[:_MAC_BYTES]
+    packed = _xor(data[_MAC_BYTES:], _mask(secret, mac))
     if not hmac.compare_digest(mac, _mac(secret, group_id, packed)):
         return None
     writer, reader, day = _LAYOUT.unpack(packed)

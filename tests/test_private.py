@@ -266,3 +266,12 @@ def test_each_readers_body_hash_is_the_whole_bodys(body: bytes) -> None:
                              make_token(b"k" * 32, 1, writer, 9, datetime.now(timezone.utc))).encode()
         assert parts.body_hash(filled) == Signer.body_hash(body.replace(b"{slot}", filled))
     assert SlotHash.of(b"no slot here\r\n", slot) is None
+
+
+def test_a_token_shows_no_member_number() -> None:
+    """Two tokens for members 1 and 2 made the same day share nothing a reader could count on."""
+    now = datetime(2026, 12, 2, tzinfo=timezone.utc)
+    first, second = make_token(b"k" * 32, 1, 1, 2, now), make_token(b"k" * 32, 1, 2, 1, now)
+    same = sum(a == b for a, b in zip(first, second))
+    assert same < 8, (first, second)  # about 1 in 32 characters agree by chance
+    assert not first.startswith("aaaa") and not second.startswith("aaaa")
