@@ -25,7 +25,7 @@ from mailhub.digest import Prepared, Reader, prepare
 from mailhub.digest import compose as compose_digest
 from mailhub.i18n.languages import DEFAULT, choose
 from mailhub.models import DigestIssue, Group, Member, Message, Outbox, Topic, TopicPref, utcnow
-from mailhub.relay import make_token
+from mailhub.relay import bind, make_token
 from mailhub.router import address_for
 from mailhub.signing import Signer, SlotHash
 from mailhub.transport import DeliveryError, Transport, make_transport
@@ -110,7 +110,8 @@ class Composer:
                  secret: Optional[bytes] = None) -> None:
         self.session, self.config, self.signer, self._secret = session, config, signer, secret
         self._copies: dict[tuple[int, bool, str], CopyTemplate] = {}
-        self._authors: dict[int, Optional[int]] = {}  # message -> its author's member id, where hidden
+        # message -> its author's member id and token, where the group hides addresses
+        self._authors: dict[int, Optional[tuple[int, str]]] = {}
         # Copies whose footer holds a relay slot: the body hash made up to the slot (signing.SlotHash),
         # and the token each row's copy got.
         self._slot_hashes: dict[tuple[int, bool, str], Optional[SlotHash]] = {}
@@ -136,9 +137,10 @@ class Composer:
             topic = self.session.get(Topic, message.topic_id) if message.topic_id else None
             hidden = group.addresses == "hidden"
             if message_pk not in self._authors:
-                self._authors[message_pk] = self.session.exec(select(Member.id).where(
+                found = self.session.exec(select(Member.id, Member.token).where(
                     Member.group_id == group.id, Member.email == message.from_addr.lower())).first() \
                     if hidden else None
+                self._authors[message_pk] = (found[0], found[1]) if found else None
             info = ListInfo(name=group.name, title=group.title, domain=self.config.server.domain,
                             prefix=group.prefix, from_rewrite=group.from_rewrite,
                             topic_key=topic.key if topic else None, message_id=message.message_id,
@@ -190,7 +192,7 @@ class Composer:
                 body_hash = slot_hash.body_hash(copy.slot.replace(RELAY_SLOT.encode(), token.encode()))
         return replace(job, data=self.signer.sign(job.data, body_hash))
 
-    def relay_token(self, row: Outbox, copy: CopyTemplate) -> str:
+    def relay_token(self, row: Outbox, copy: CopyTemplate, reader: Reader) -> str:
         """The reader's token to write privately to the author of a copy whose footer offers it."""
         if not copy.slot or row.message_pk is None or row.member_id is None or row.group_id is None:
             return ""
@@ -199,7 +201,8 @@ class Composer:
             return ""
         if self._secret is None:
             self._secret = links.site_secret(self.session)
-        token = self._tokens[row.id] = make_token(self._secret, row.group_id, row.member_id, author, utcnow())
+        token = self._tokens[row.id] = make_token(self._secret, row.group_id, row.member_id, author[0], utcnow(),
+                                                  bind(reader.token, author[1]))
         return token
 
     def _raw(self, row: Outbox) -> bytes:
@@ -222,7 +225,7 @@ class Composer:
                 raise LookupError("the member has left the group")
             copy = self.copy(row.message_pk, member.plain, member.language)
             data = copy.for_recipient(address_for(name, domain, "leave", member.token), self.unsubscribe_link(member),
-                                      self.relay_token(row, copy))
+                                      self.relay_token(row, copy, member))
             # VERP: a bounce names the member by token, whatever the bounce text says.
             return Job(row.id, address_for(name, domain, "bounces", member.token), row.recipient, data)
         if row.kind == "digest":

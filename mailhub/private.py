@@ -17,10 +17,10 @@ from mailhub.db import insert_ignoring_duplicates
 from mailhub.fanout import enqueue
 from mailhub.i18n.catalogs import translations
 from mailhub.models import Block, Group, Message, RelayLog, utcnow
-from mailhub.names import own_name
+from mailhub.names import author_name, without_addresses
 from mailhub.notices import answer, member_language, render
 from mailhub.parse import Parsed
-from mailhub.relay import Route, make_token, route
+from mailhub.relay import Route, bind, make_token, route
 from mailhub.router import PAIR, PRIVATE, Address, address_for
 
 def on_private(session: Session, config: Config, group: Group, message: Message, mail: Parsed,
@@ -35,6 +35,12 @@ def on_private(session: Session, config: Config, group: Group, message: Message,
                                              words=PRIVATE_WORDS)
     if word:
         _block(session, config, group, message, found, word == "block")
+        return
+    if found.blocking:  # a block works both ways: the one who blocked is told how to undo it
+        language = member_language(config, group, found.writer.language)
+        answer(session, config, group, found.writer.email, f"blocking:{message.id}", "private_refused.txt",
+               in_reply_to=message.message_id, other=_name(found.reader.name, language))
+        message.state, message.reason = "rejected", f"private mail refused: the writer blocked member {found.reader.id}"
         return
     _relay(session, config, group, message, mail, found)
 
@@ -55,20 +61,21 @@ def _block(session: Session, config: Config, group: Group, message: Message, fou
 
 
 def _name(name: str, language: str) -> str:
+    """A member's name as another member may see it: without any address written into it."""
     # Translators: how a private mail or a mentoring pair's mail names a member who gave no name.
-    return name or translations(language).gettext("a member")
+    return without_addresses(" ".join(name.split())) or translations(language).gettext("a member")
 
 
 def _relay(session: Session, config: Config, group: Group, message: Message, mail: Parsed, found: Route) -> None:
     writer, reader, pair = found.writer, found.reader, found.pair
     domain = config.server.domain
     language = member_language(config, group, reader.language)
-    author = _name(own_name(mail.from_name, mail.from_addr) or writer.name, language)
+    author = _name(author_name(mail.from_name, writer.name, mail.from_addr, hidden=True), language)
     if pair is not None:
         back = address_for(group.name, domain, PAIR, pair.key)
     else:  # the reader's answer goes back through a relay address of their own
-        back = address_for(group.name, domain, PRIVATE,
-                           make_token(links.site_secret(session), group.id, reader.id, writer.id, utcnow()))
+        back = address_for(group.name, domain, PRIVATE, make_token(
+            links.site_secret(session), group.id, reader.id, writer.id, utcnow(), bind(reader.token, writer.token)))
     footer = render(config.templates, "private_footer.txt", language, group=group.name, author=author,
                     pair=pair is not None, private_copy=group.private_copy)
     sender = translations(language).gettext("%(name)s via %(group)s") % {"name": author, "group": group.name}

@@ -17,7 +17,7 @@ import hmac
 import struct
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Optional
+from typing import Callable, Optional
 
 from sqlmodel import Session, func, select
 
@@ -39,9 +39,16 @@ class Grant:
     day: int
 
 
-def _mac(secret: bytes, group_id: int, packed: bytes) -> bytes:
-    message = b"mailhub-relay\x00" + str(group_id).encode() + b"\x00" + packed
+def _mac(secret: bytes, group_id: int, packed: bytes, bind: bytes) -> bytes:
+    message = b"mailhub-relay\x00" + str(group_id).encode() + b"\x00" + packed + b"\x00" + bind
     return hmac.new(secret, message, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def bind(writer_token: str, reader_token: str) -> bytes:
+    """What ties a token to these two memberships (their Member.token), not only to their row
+    numbers: a database may give a deleted member's number to the next one who joins, who must
+    not get the mail meant for the one who left."""
+    return f"{writer_token}\x00{reader_token}".encode()
 
 
 def day_number(when: datetime) -> int:
@@ -58,14 +65,17 @@ def _xor(data: bytes, mask: bytes) -> bytes:
     return bytes(a ^ b for a, b in zip(data, mask))
 
 
-def make_token(secret: bytes, group_id: int, writer: int, reader: int, when: datetime) -> str:
+def make_token(secret: bytes, group_id: int, writer: int, reader: int, when: datetime, bound: bytes) -> str:
+    """`bound`: `bind` of the two members."""
     packed = _LAYOUT.pack(writer, reader, day_number(when))
-    mac = _mac(secret, group_id, packed)
+    mac = _mac(secret, group_id, packed, bound)
     return base64.b32encode(mac + _xor(packed, _mask(secret, mac))).decode().lower()
 
 
-def read_token(secret: bytes, group_id: int, token: str, now: datetime, days: float) -> Grant | None:
-    """The grant a token carries, or None when it is not one of ours, is for another group, or is
+def read_token(secret: bytes, group_id: int, token: str, now: datetime, days: float,
+               bound: Callable[[int, int], bytes]) -> Grant | None:
+    """The grant a token carries, or None when it is not one of ours, is for another group or other
+    memberships (`bound(writer, reader)`: `bind` of the members with those numbers now), or is
     older than `days`."""
     if len(token) != TOKEN_LENGTH:
         return None
@@ -75,9 +85,9 @@ def read_token(secret: bytes, group_id: int, token: str, now: datetime, days: fl
         return None
     mac = data[:_MAC_BYTES]
     packed = _xor(data[_MAC_BYTES:], _mask(secret, mac))
-    if not hmac.compare_digest(mac, _mac(secret, group_id, packed)):
-        return None
     writer, reader, day = _LAYOUT.unpack(packed)
+    if not hmac.compare_digest(mac, _mac(secret, group_id, packed, bound(writer, reader))):
+        return None
     if not 0 <= day_number(now) - day < days:
         return None
     return Grant(writer=writer, reader=reader, day=day)
@@ -97,6 +107,8 @@ class Route:
     writer: Member
     reader: Member
     pair: Optional[Pair] = None
+    # The writer blocked the reader: a block works both ways, so only `unblock` (or `block`) passes.
+    blocking: bool = False
 
 
 def _member(session: Session, group_id: int, member_id: int) -> Optional[Member]:
@@ -114,10 +126,18 @@ def route(session: Session, config: Config, group_id: int, address: Address, sen
     BLOCKED). `now` is when it arrived, so working it again later decides the same."""
     sender = sender.lower()
     if address.kind == PRIVATE:
-        grant = read_token(links.site_secret(session), group_id, address.token or "", now, config.limits.relay_days)
+        members: dict[int, Optional[Member]] = {}
+
+        def bound(writer_id: int, reader_id: int) -> bytes:
+            members.update({i: _member(session, group_id, i) for i in (writer_id, reader_id)})
+            found = members[writer_id], members[reader_id]
+            return bind(found[0].token, found[1].token) if found[0] and found[1] else b""
+
+        grant = read_token(links.site_secret(session), group_id, address.token or "", now, config.limits.relay_days,
+                           bound)
         if grant is None:
             return NO_SUCH
-        writer, reader = _member(session, group_id, grant.writer), _member(session, group_id, grant.reader)
+        writer, reader = members[grant.writer], members[grant.reader]
         pair = None
     elif address.kind == PAIR:
         pair = session.exec(select(Pair).where(Pair.group_id == group_id, Pair.key == address.token,
@@ -133,7 +153,9 @@ def route(session: Session, config: Config, group_id: int, address: Address, sen
     if pair is None and session.exec(select(Block.id).where(
             Block.group_id == group_id, Block.blocker == reader.email, Block.blocked == writer.email)).first():
         return BLOCKED
-    return Route(writer, reader, pair)
+    blocking = pair is None and session.exec(select(Block.id).where(
+        Block.group_id == group_id, Block.blocker == writer.email, Block.blocked == reader.email)).first() is not None
+    return Route(writer, reader, pair, blocking)
 
 
 def rcpt_problem(session: Session, config: Config, group_id: int, address: Address, sender: str,

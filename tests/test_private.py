@@ -13,11 +13,12 @@ import smtplib
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, create_engine, select
 
 from conftest import DOMAIN, Env, mail, text_of, wait_for
 from mailhub import links
-from mailhub.relay import TOKEN_LENGTH, make_token, read_token
+from mailhub.models import Member
+from mailhub.relay import TOKEN_LENGTH, bind, make_token, read_token
 from mailhub.router import PRIVATE, address_for, parse_address
 from test_addresses_hidden import readable, forms
 
@@ -52,6 +53,17 @@ def refused(env: Env, rcpt: str, mail_from: str) -> tuple[int, bytes]:
         smtp.ehlo()
         smtp.mail(mail_from)
         return smtp.rcpt(rcpt)
+
+
+def site(env: Env) -> tuple[bytes, int, dict[str, Member]]:
+    """The site's key, the group's id and its members by address, as the database has them."""
+    engine = create_engine(env.config.database.url)
+    with Session(engine) as session:
+        secret = links.site_secret(session)
+        group_id = json.loads(env.cli("group", "show", "mentors", "--json").output)["id"]
+        members = {m.email: m for m in session.exec(select(Member).where(Member.group_id == group_id)).all()}
+    engine.dispose()
+    return secret, group_id, members
 
 
 def leaks(received: list, address: str) -> list[str]:
@@ -119,12 +131,12 @@ def test_forged_expired_and_foreign_relay_addresses_get_550_at_rcpt(env: Env, si
     assert refused(env, to_ann, "")[0] == 550  # the null sender: bounces never reach a member this way
     assert refused(env, to_ann, BOB)[0] == 250
     # A token made past limits.relay_days (90) no longer works; one for another group never did.
-    engine = create_engine(env.config.database.url)
-    with Session(engine) as session:
-        secret = links.site_secret(session)
-    ids = {row["email"]: row["id"] for row in json.loads(env.cli("member", "list", "mentors", "--json").output)}
-    group_id = json.loads(env.cli("group", "show", "mentors", "--json").output)["id"]
-    old = make_token(secret, group_id, ids[BOB], ids[ANN], datetime.now(timezone.utc) - timedelta(days=91))
+    secret, group_id, members = site(env)
+    bob, ann = members[BOB], members[ANN]
+    made = datetime.now(timezone.utc) - timedelta(days=89)
+    fresh = make_token(secret, group_id, bob.id, ann.id, made, bind(bob.token, ann.token))
+    assert refused(env, address_for("mentors", DOMAIN, PRIVATE, fresh), BOB)[0] == 250  # so the next can fail
+    old = make_token(secret, group_id, bob.id, ann.id, made - timedelta(days=2), bind(bob.token, ann.token))
     assert refused(env, address_for("mentors", DOMAIN, PRIVATE, old), BOB)[0] == 550
     env.cli("group", "create", "others")
     assert refused(env, to_ann.replace("mentors+", "others+"), BOB)[0] == 550
@@ -153,12 +165,43 @@ def test_block_stops_one_persons_private_mail(env: Env, sink) -> None:
     assert code == 550 and b"does not take private mail from you" in text
     # Cat is not blocked.
     assert refused(env, to_ann_from_cat, CAT)[0] == 250
-    # Unblock: Ann writes "unblock" to the same address she wrote "block" to.
+    # A block works both ways: Ann cannot write to Bob either, and is told how to undo it.
     unblock_to = email.utils.parseaddr(from_bob["From"])[1]
+    env.send(mail("Still there?", "Are you still there?", "Ann <ann@example.com>", to=unblock_to), [unblock_to], ANN)
+    told = wait_for(lambda: [m for m in sink.to(ANN) if "was not passed on" in str(m.message["Subject"])],
+                    what="the answer to a blocked writer")[0].message
+    assert told["Subject"] == "Your private message to Bob was not passed on"
+    assert "You blocked Bob: neither of you can write privately" in text_of(told)
+    env.drained()
+    assert [m.message["Subject"] for m in sink.to(BOB)] == ["[mentors] Hello"]
+    # Unblock: Ann writes "unblock" to the same address she wrote "block" to.
     env.send(mail("unblock", "unblock", "Ann <ann@example.com>", to=unblock_to), [unblock_to], ANN)
     wait_for(lambda: [m for m in sink.to(ANN) if "can reach you again" in str(m.message["Subject"])],
              what="the answer to unblock")
     assert refused(env, to_ann_from_bob, BOB)[0] == 250
+
+
+def test_a_relay_address_dies_with_the_membership_even_if_its_number_is_given_again(env: Env, sink) -> None:
+    """SQLite gives the next member the number of the last one deleted: Bob's address to Dee must
+    not reach Zed, who joined after Dee left and got her number."""
+    setup(env, extra_members=("dee@example.com",))
+    env.send(mail("Hello", "Hi all", "Dee <dee@example.com>"), [POST], "dee@example.com")
+    to_dee = relay_in(sink.wait(BOB)[0])
+    dee_id = site(env)[2]["dee@example.com"].id
+    env.cli("member", "remove", "mentors", "dee@example.com")
+    env.cli("member", "add", "mentors", "zed@example.com")
+    assert site(env)[2]["zed@example.com"].id == dee_id  # the case this guards against
+    assert refused(env, to_dee, BOB)[0] == 550
+
+
+def test_private_mail_names_the_writer_without_any_address(env: Env, sink) -> None:
+    setup(env)
+    env.send(mail("Hello", "Hi all", "Ann <ann@example.com>"), [POST], ANN)
+    to_ann = relay_in(sink.wait(BOB)[0])
+    env.send(mail("Hi", "A private word.", '"Bob (bob@work.example)" <bob@example.net>', to=to_ann), [to_ann], BOB)
+    got = sink.wait(ANN)[0]
+    assert email.utils.parseaddr(got["From"])[0] == "Bob via mentors"
+    assert leaks(sink.to(ANN), "bob@work.example") == [] and leaks(sink.to(ANN), BOB) == []
 
 
 def test_safeguarding_copy_and_every_footer_says_so(env: Env, sink) -> None:
@@ -226,26 +269,32 @@ def test_each_reader_gets_a_working_token_whatever_the_encoding(env: Env, sink, 
     address = relay_in(copy)
     assert text.strip()[:20] in all_text(copy)
     parsed = parse_address(address, DOMAIN)
-    engine = create_engine(env.config.database.url)
-    with Session(engine) as session:
-        secret = links.site_secret(session)
-    group_id = json.loads(env.cli("group", "show", "mentors", "--json").output)["id"]
-    assert read_token(secret, group_id, parsed.token, datetime.now(timezone.utc), 90) is not None
+    secret, group_id, members = site(env)
+    by_id = {m.id: m for m in members.values()}
+    grant = read_token(secret, group_id, parsed.token, datetime.now(timezone.utc), 90,
+                       lambda w, r: bind(by_id[w].token, by_id[r].token))
+    assert (by_id[grant.writer].email, by_id[grant.reader].email) == (BOB, ANN)
     assert refused(env, address, BOB)[0] == 250
 
 
-def test_tokens_are_per_writer_reader_and_group() -> None:
+def test_tokens_are_per_writer_reader_group_and_membership() -> None:
     now = datetime(2026, 12, 2, tzinfo=timezone.utc)
-    token = make_token(b"k" * 32, 1, 7, 9, now)
+    key, tied = b"k" * 32, bind("bob-token", "ann-token")
+    token = make_token(key, 1, 7, 9, now, tied)
     assert len(token) == TOKEN_LENGTH and token == token.lower()
-    grant = read_token(b"k" * 32, 1, token, now + timedelta(days=89), 90)
+
+    def read(token: str, key: bytes = key, group: int = 1, at: datetime = now, members: bytes = tied):
+        return read_token(key, group, token, at, 90, lambda writer, reader: members)
+
+    grant = read(token, at=now + timedelta(days=89))
     assert (grant.writer, grant.reader) == (7, 9)
-    assert read_token(b"k" * 32, 1, token, now + timedelta(days=90), 90) is None  # expired
-    assert read_token(b"k" * 32, 2, token, now, 90) is None  # another group
-    assert read_token(b"x" * 32, 1, token, now, 90) is None  # another site
-    assert read_token(b"k" * 32, 1, token.upper(), now, 90) is not None  # a mail system that uppercases
-    assert read_token(b"k" * 32, 1, token[:-1], now, 90) is None
-    assert make_token(b"k" * 32, 1, 9, 7, now) != token  # the way back is another token
+    assert read(token, at=now + timedelta(days=90)) is None  # expired
+    assert read(token, group=2) is None  # another group
+    assert read(token, key=b"x" * 32) is None  # another site
+    assert read(token, members=bind("bob-token", "zed-token")) is None  # member 9 is someone else now
+    assert read(token.upper()) is not None  # a mail system that uppercases
+    assert read(token[:-1]) is None
+    assert make_token(key, 1, 9, 7, now, tied) != token  # the way back is another token
 
 
 @pytest.mark.parametrize("body", [
@@ -263,7 +312,7 @@ def test_each_readers_body_hash_is_the_whole_bodys(body: bytes) -> None:
     parts = SlotHash.of(body.replace(b"{slot}", slot), slot)
     for writer in (1, 2, 300):
         filled = address_for("mentors", DOMAIN, PRIVATE,
-                             make_token(b"k" * 32, 1, writer, 9, datetime.now(timezone.utc))).encode()
+                             make_token(b"k" * 32, 1, writer, 9, datetime.now(timezone.utc), b"")).encode()
         assert parts.body_hash(filled) == Signer.body_hash(body.replace(b"{slot}", filled))
     assert SlotHash.of(b"no slot here\r\n", slot) is None
 
@@ -271,7 +320,7 @@ def test_each_readers_body_hash_is_the_whole_bodys(body: bytes) -> None:
 def test_a_token_shows_no_member_number() -> None:
     """Two tokens for members 1 and 2 made the same day share nothing a reader could count on."""
     now = datetime(2026, 12, 2, tzinfo=timezone.utc)
-    first, second = make_token(b"k" * 32, 1, 1, 2, now), make_token(b"k" * 32, 1, 2, 1, now)
+    first, second = make_token(b"k" * 32, 1, 1, 2, now, b""), make_token(b"k" * 32, 1, 2, 1, now, b"")
     same = sum(a == b for a, b in zip(first, second))
     assert same < 8, (first, second)  # about 1 in 32 characters agree by chance
     assert not first.startswith("aaaa") and not second.startswith("aaaa")

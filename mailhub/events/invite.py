@@ -120,7 +120,7 @@ def invite_job(composer: Composer, row: Outbox, members: dict[int, Reader]) -> J
     name, domain = group.name, config.server.domain
     copy = composer.copy(row.message_pk, True, reader.language)
     data = copy.for_recipient(address_for(name, domain, "leave", reader.token), composer.unsubscribe_link(reader),
-                              composer.relay_token(row, copy))
+                              composer.relay_token(row, copy, reader))
     bounces = address_for(name, domain, "bounces", reader.token)
     if event is None:  # not an event after all: the text copy as it is
         return Job(row.id, bounces, row.recipient, data)
