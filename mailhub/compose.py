@@ -248,6 +248,21 @@ def _leave_out_large(msg: EmailMessage, raw: bytes, info: ListInfo, templates: P
             del part["MIME-Version"]
 
 
+def _is_calendar(part: EmailMessage) -> bool:
+    return part.get_content_type() in ("text/calendar", "application/ics") or \
+        str(part.get_filename() or "").lower().endswith(".ics")
+
+
+def _leave_out_calendars(msg: EmailMessage) -> None:
+    """Calendar parts name the organizer and every guest by address (ORGANIZER, ATTENDEE). An
+    invitation that became an event goes out as each member's own (mailhub.events.invite); one
+    that did not (past, unreadable, an old update) loses them in a group that hides addresses."""
+    for part in list(msg.walk()):
+        if part.is_multipart() and any(_is_calendar(p) for p in part.get_payload()):
+            kept = [p for p in part.get_payload() if not _is_calendar(p)]
+            part.set_payload(kept or [MIMEText("", "plain")])
+
+
 def _make_plain(msg: EmailMessage, text: str, footer: str) -> None:
     """Replace whatever body `msg` has with one text/plain part; the headers stay as they are."""
     for name in _BODY_HEADERS:
@@ -360,6 +375,8 @@ def build_copy(raw: bytes, info: ListInfo, templates: Path, plain: bool = False,
             msg = email.message_from_bytes(raw, policy=compat32)
             _list_headers(msg, info, sender, subject)
             _leave_out_large(msg, raw, info, templates, language)
+            if info.hidden:
+                _leave_out_calendars(msg)
             _add_footer(msg, footer)
         copy = _split(_sendable(msg, info))
     except Exception as exc:  # noqa: BLE001 - broken MIME: send the original body untouched

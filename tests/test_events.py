@@ -190,6 +190,12 @@ def test_bad_invitations_are_posted_with_a_note_and_recurring_events_show_the_ne
     copies = sink.wait("bea@example.com", 3)
     assert {str(c["Subject"]) for c in copies} == {"[mentors] Some time soon", "[mentors] Long ago", "[mentors] Broken"}
     assert events_json(group) == []
+    # Not events, so ordinary copies: in a group that hides addresses, without the calendar parts
+    # that name the organizer and the guests by address.
+    past = next(c for c in copies if str(c["Subject"]) == "[mentors] Long ago")
+    assert "You are invited." in text_of(past)
+    assert not [p for p in past.walk() if p.get_content_type() in ("text/calendar", "application/ics")]
+    assert b"ann@example.com" not in past.as_bytes()
 
     group.send(calendar_mail(ics("google_recurring.ics"), "Ann <ann@example.com>", "Office hours"), [POST])
     copy = sink.wait("bea@example.com", 4)[3]

@@ -117,3 +117,17 @@ def test_reminder_is_due_from_the_morning_before_in_the_members_zone():
     assert due(start, "Asia/Tokyo", datetime(YEAR, 2, 15, 0, tzinfo=timezone.utc))  # the 15th, 09:00 Tokyo
     assert not due(start, "Asia/Tokyo", datetime(YEAR, 2, 14, 7, 30, tzinfo=timezone.utc))  # 14th 16:30 Tokyo
     assert not due(start, "Europe/Berlin", start)
+
+
+def test_a_rule_that_repeats_every_second_for_years_is_looked_through_quickly():
+    """A rule anyone can mail in must not hold the worker: the next start is looked for among a
+    bounded number of occurrences, and a SEQUENCE written as "1.0" still reads."""
+    from mailhub.events.ical import MAX_OCCURRENCES, _sequence, next_start
+
+    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    # Stepping through every second since 2020 would find one (after minutes): bounded, none.
+    assert next_start(start, "FREQ=SECONDLY", "UTC", datetime(2026, 12, 2, tzinfo=timezone.utc)) is None
+    weekly = next_start(start, "FREQ=WEEKLY", "UTC", datetime(2026, 12, 2, tzinfo=timezone.utc))
+    assert weekly == datetime(2026, 12, 2, tzinfo=timezone.utc)  # a Wednesday, as 2020-01-01 was
+    assert MAX_OCCURRENCES >= 3650
+    assert _sequence({"SEQUENCE": "1.0"}) == 1 and _sequence({"SEQUENCE": "x"}) == 0 and _sequence({}) == 0

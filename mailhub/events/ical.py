@@ -9,7 +9,8 @@ import email.policy
 import email.utils
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Optional
+from itertools import islice
+from typing import Any, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
@@ -145,14 +146,19 @@ def read_invite(data: bytes, method: str = "") -> Invite:
     uid = _text(ev, "UID")
     if not uid:
         raise BadCalendar("unreadable", "no UID")
-    try:
-        sequence = int(str(ev.get("SEQUENCE") or 0))
-    except ValueError:
-        sequence = 0
+    sequence = _sequence(ev)
     return Invite(method=method if method in METHODS else "PUBLISH", uid=uid[:255], sequence=sequence,
                   title=_text(ev, "SUMMARY")[:300], start=start, end=max(end, start), zone=zone, all_day=all_day,
                   location=_text(ev, "LOCATION")[:300], description=_text(ev, "DESCRIPTION")[:4000],
                   organizer=_address(ev.get("ORGANIZER")), rrule=rrule[:500])
+
+
+def _sequence(ev: Any) -> int:
+    """SEQUENCE as a number; 0 when it is missing or not one (some programs write "1.0")."""
+    try:
+        return int(float(str(ev.get("SEQUENCE") or 0)))
+    except (ValueError, OverflowError):
+        return 0
 
 
 def read_answer(data: bytes, sender: str) -> Optional[Answer]:
@@ -169,8 +175,12 @@ def read_answer(data: bytes, sender: str) -> Optional[Answer]:
             continue
         status = PARTSTATS.get(str(chosen.params.get("PARTSTAT", "")).upper())
         if status:
-            return Answer(_text(ev, "UID"), _address(chosen), status, int(str(ev.get("SEQUENCE") or 0)))
+            return Answer(_text(ev, "UID"), _address(chosen), status, _sequence(ev))
     return None
+
+
+# Occurrences of a recurring event looked through for the next one: ten years of a daily event.
+MAX_OCCURRENCES = 3700
 
 
 def next_start(start: datetime, rrule: str, zone: str, now: datetime) -> Optional[datetime]:
@@ -183,7 +193,10 @@ def next_start(start: datetime, rrule: str, zone: str, now: datetime) -> Optiona
         rule = rrulestr(rrule, dtstart=local, ignoretz=True)
     except (ValueError, TypeError):
         return start if start >= now else None
-    after = rule.after(now.astimezone(ZoneInfo(zone)).replace(tzinfo=None), inc=True)
+    # Stepped through, at most MAX_OCCURRENCES: a rule from anyone's mail (every second since
+    # 2020) must not hold the worker, which holds the write lock, for minutes.
+    here = now.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+    after = next((when for when in islice(rule, MAX_OCCURRENCES) if when >= here), None)
     return after.replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc) if after else None
 
 
