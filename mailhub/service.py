@@ -56,11 +56,16 @@ class WorkerProcess:
     no use for."""
 
     def __init__(self, config: Config, bell: Doorbell, log_level: int) -> None:
-        self._proc = subprocess.Popen([sys.executable, "-c", _WORKER_START], stdin=subprocess.PIPE,
+        # -P: not the current folder first on sys.path, where a stray mailhub/ would be imported
+        # before the parent's path (which the worker takes from stdin) applies.
+        self._proc = subprocess.Popen([sys.executable, "-P", "-c", _WORKER_START], stdin=subprocess.PIPE,
                                       pass_fds=(bell.reader,))
         assert self._proc.stdin is not None
-        with self._proc.stdin as stdin:
-            stdin.write(json.dumps(sys.path).encode() + b"\n" + pickle.dumps((config, bell.reader, log_level)))
+        try:
+            with self._proc.stdin as stdin:
+                stdin.write(json.dumps(sys.path).encode() + b"\n" + pickle.dumps((config, bell.reader, log_level)))
+        except BrokenPipeError:  # it died at once: the watcher sees it gone and starts another
+            log.error("the worker process exited before it got its settings")
 
     @property
     def pid(self) -> int:
@@ -151,7 +156,10 @@ class Service:
             if self.worker is not None and not self.worker.is_alive() and not self.stopping.is_set():
                 log.error("worker process exited with code %s; starting a new one", self.worker.exitcode)
                 release_leases(self.engine)
-                self._start_worker()
+                try:
+                    self._start_worker()
+                except Exception:  # noqa: BLE001 - keep watching: the next round tries again
+                    log.exception("could not start a worker process")
 
     def stop(self) -> None:
         if self.web is not None:
