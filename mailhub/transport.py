@@ -12,6 +12,10 @@ from typing import Protocol
 from mailhub.config import RelayConfig
 
 
+
+class _Closed(Exception):
+    """The relay had closed the connection (or said 421) before it took anything of this mail."""
+
 class DeliveryError(Exception):
     """`permanent`: the relay refused for good (5xx). `connection`: the relay could not be
     reached at all, so other sends in the same batch would fail the same way."""
@@ -101,11 +105,21 @@ class SMTPTransport:
         return self._conn
 
     def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
+        reused = self._conn is not None
         conn = self._ready()
         self._used = 0.0  # until this send succeeds: after a refusal the next one starts with RSET
         try:
             if conn.has_extn("pipelining") and (envelope_from + recipient).isascii():
-                self._pipelined(conn, envelope_from, recipient, data)
+                try:
+                    self._pipelined(conn, envelope_from, recipient, data)
+                except _Closed:
+                    # A relay may close a connection after so many mails; a reused one found
+                    # closed before it took anything of this mail: once more on a new one.
+                    self.close()
+                    if not reused:
+                        raise smtplib.SMTPServerDisconnected("the relay closed the connection") from None
+                    conn = self._ready()
+                    self._pipelined(conn, envelope_from, recipient, data)
             else:
                 conn.sendmail(envelope_from, [recipient], data)
             self._used = time.monotonic()
@@ -131,10 +145,15 @@ class SMTPTransport:
     def _pipelined(self, conn: smtplib.SMTP, envelope_from: str, recipient: str, data: bytes) -> None:
         """What conn.sendmail does, with the three commands in one write; raises the same errors."""
         size = f" SIZE={len(data)}" if conn.has_extn("size") else ""
-        conn.send(f"MAIL FROM:{smtplib.quoteaddr(envelope_from)}{size}\r\n"
-                  f"RCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n")
-        (mail_code, mail_answer), (rcpt_code, rcpt_answer), (data_code, data_answer) = \
-            conn.getreply(), conn.getreply(), conn.getreply()
+        try:
+            conn.send(f"MAIL FROM:{smtplib.quoteaddr(envelope_from)}{size}\r\n"
+                      f"RCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n")
+            mail_code, mail_answer = conn.getreply()
+        except smtplib.SMTPServerDisconnected:
+            raise _Closed from None
+        if mail_code == 421:  # closing: it will read nothing more on this connection
+            raise _Closed
+        (rcpt_code, rcpt_answer), (data_code, data_answer) = conn.getreply(), conn.getreply()
         if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
             # A relay that wants data for nobody: hanging up abandons the transaction (no QUIT,
             # which it would now take as the mail's text).

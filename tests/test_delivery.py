@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 
+from sqlmodel import Session, create_engine, select
+
 from conftest import DOMAIN, Env, Sink, SinkHandler, mail, wait_for
+from mailhub.models import Outbox
 
 POST = f"mentors@{DOMAIN}"
 
@@ -74,6 +77,44 @@ class PipeliningRelay(SinkHandler):
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: ANN001
         session.host_name = hostname
         return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+class ClosingRelay(PipeliningRelay):
+    """A relay that hangs up after every second mail on a connection, as smarthosts with a limit
+    of mails per connection do."""
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001
+        answer = await super().handle_DATA(server, session, envelope)
+        server.taken = getattr(server, "taken", 0) + 1
+        if server.taken % 2 == 0:
+            import asyncio
+            asyncio.get_running_loop().call_soon(server.transport.close)  # once the 250 is written
+        return answer
+
+
+def test_a_relay_that_hangs_up_between_mails_costs_no_copy_a_retry(tmp_path):
+    """The copy after the hang-up goes over a new connection at once: not refused, not retried
+    a minute later, not sent twice."""
+    relay = Sink()
+    relay.handler = ClosingRelay()
+    relay.controller.handler = relay.handler
+    relay.start()
+    members = [f"m{i}@example.com" for i in range(7)]
+    env = Env(tmp_path, relay.port, extra="connections = 1")
+    env.group("mentors", "ann@example.com", *members)
+    env.start()
+    try:
+        env.send(mail(subject="Hello"), [POST])
+        wait_for(lambda: queue(env)["counts"]["sent"] == len(members), timeout=10, what="every copy sent")
+        engine = create_engine(env.config.database.url)
+        with Session(engine) as session:  # no copy failed an attempt (`attempts` counts failures)
+            attempts = session.exec(select(Outbox.attempts).where(Outbox.kind == "copy")).all()
+        engine.dispose()
+        assert attempts == [0] * len(members)
+    finally:
+        env.stop()
+        relay.stop()
+    assert sorted(r.rcpt_tos[0] for r in relay.received) == sorted(members)
 
 
 def test_a_relay_with_pipelining_gets_every_copy_byte_for_byte_and_refusals_count(tmp_path):
