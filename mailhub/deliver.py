@@ -8,7 +8,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -41,6 +41,7 @@ DIGEST_BATCH = 100
 AHEAD = 4  # mails built per relay connection before they are sent
 # Added to the recorded answer of a mail the relay refused for its form (lines, size, encoding,
 # content): mailhub builds every mail to pass, so one that does not is a bug to report.
+T = TypeVar("T")
 REFUSED_FORM = "refused for how mailhub built the mail, not for the address: a mailhub problem, please report it"
 
 
@@ -116,8 +117,16 @@ class Composer:
         # and the token each row's copy got.
         self._slot_hashes: dict[tuple[int, bool, str], Optional[SlotHash]] = {}
         self._tokens: dict[int, str] = {}
+        self._once: dict[tuple, Any] = {}
         self._groups: dict[int, Group] = {}
         self._issues: dict[int, tuple[DigestIssue, Prepared]] = {}
+
+    def once(self, key: tuple, make: Callable[[], T]) -> T:
+        """A value made once per batch and shared by its rows, as the copies above are (a Composer
+        lives for one batch, so nothing is kept past it)."""
+        if key not in self._once:
+            self._once[key] = make()
+        return self._once[key]
 
     def group(self, group_id: int) -> Group:
         if group_id not in self._groups:

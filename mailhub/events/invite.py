@@ -103,38 +103,48 @@ def copy_text(copy: bytes) -> str:
 
 
 def invite_job(composer: Composer, row: Outbox, members: dict[int, Reader]) -> Job:
-    """The outbox row of kind `invite`: one member's invitation."""
+    """The outbox row of kind `invite`: one member's invitation. What every member's has in
+    common (the event, its answers, its dates in a zone) is read or made once per batch."""
     from mailhub.deliver import Job  # deliver imports this module's caller
 
     session: Session = composer.session
     config: Config = composer.config
     reader = members.get(row.member_id) if row.member_id is not None else None
-    member = session.get(Member, row.member_id) if row.member_id is not None else None
-    if row.message_pk is None or reader is None or member is None:
+    if row.message_pk is None or reader is None:
         raise LookupError("the member has left the group")
-    message = session.get(Message, row.message_pk)
-    if message is None:
-        raise LookupError(f"message {row.message_pk} no longer exists")
+    message_pk = row.message_pk
+    message, event, topic = composer.once(("event", message_pk), lambda: _event_post(session, message_pk))
     group = composer.group(message.group_id)
-    event = event_of_topic(session, message.topic_id)
     name, domain = group.name, config.server.domain
-    copy = composer.copy(row.message_pk, True, reader.language)
+    copy = composer.copy(message_pk, True, reader.language)
     data = copy.for_recipient(address_for(name, domain, "leave", reader.token), composer.unsubscribe_link(reader),
                               composer.relay_token(row, copy, reader))
     bounces = address_for(name, domain, "bounces", reader.token)
     if event is None:  # not an event after all: the text copy as it is
         return Job(row.id, bounces, row.recipient, data)
-    topic = session.get(Topic, event.topic_id) if event.topic_id else None
-    zone = member_zone(config, group, member.timezone)
-    cancelled = event.status == "cancelled"
-    method = "CANCEL" if cancelled else "REQUEST"
-    status = session.exec(select(Rsvp.status).where(Rsvp.event_id == event.id, Rsvp.email == member.email)).first()
-    text = render(config.templates, "event_copy.txt", reader.language, event=details(event, zone), plain=reader.plain,
-                  group=name, request_address=address_for(name, domain, "request"), answered=status or "")
+    zones = composer.once(("zones", group.id), lambda: dict(session.exec(
+        select(Member.id, Member.timezone).where(Member.group_id == group.id)).all()))
+    answered = composer.once(("rsvps", event.id), lambda: dict(session.exec(
+        select(Rsvp.email, Rsvp.status).where(Rsvp.event_id == event.id)).all()))
+    zone = member_zone(config, group, zones.get(reader.member_id))
+    shown = composer.once(("details", event.id, zone), lambda: details(event, zone))
+    method = "CANCEL" if event.status == "cancelled" else "REQUEST"
+    status = answered.get(reader.email, "")
+    text = render(config.templates, "event_copy.txt", reader.language, event=shown, plain=reader.plain,
+                  group=name, request_address=address_for(name, domain, "request"), answered=status)
     whole = f"{text.rstrip()}\n\n{copy_text(data)}"
     calendar = None if reader.plain else calendar_for(config, group, event, topic, method,
-                                                      Attendee(member.email, member.name, status or ""))
+                                                      Attendee(reader.email, reader.name, status))
     return Job(row.id, bounces, row.recipient, build(data, whole, calendar, method))
+
+
+def _event_post(session: Session, message_pk: int) -> tuple[Message, Optional[Event], Optional[Topic]]:
+    message = session.get(Message, message_pk)
+    if message is None:
+        raise LookupError(f"message {message_pk} no longer exists")
+    event = event_of_topic(session, message.topic_id)
+    topic = session.get(Topic, event.topic_id) if event is not None and event.topic_id else None
+    return message, event, topic
 
 
 def ics_attachment(config: Config, group: Group, event: Event, topic: Optional[Topic]):  # noqa: ANN201
