@@ -15,11 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
-from mailhub.db import writing
+from mailhub.db import insert_or_skip, prepared_insert, writing
 from mailhub.models import Message, utcnow
 from mailhub.parse import decode_header, header_message_id, read_headers
 
@@ -49,6 +47,7 @@ class Stored:
 
 
 STORED, REUSED_ID, DUPLICATE = "stored", "reused_id", "duplicate"
+_KEY = ("group_id", "channel", "message_id")  # a mail's row is unique by these
 
 
 def header_id(raw: bytes) -> str:
@@ -167,17 +166,32 @@ def insert_incoming(session: Session, items: list[Incoming], domain: str) -> lis
         if key[0] is not None:  # NULL never conflicts in a unique key: site mail goes the slow way
             first.setdefault(key, n)
     done: dict[int, Stored] = {}
-    if first:
-        returned = session.execute(
-            _insert_many(session).returning(Message.id, Message.group_id, Message.channel, Message.message_id),
-            [_row(items[n], keys[n][2], now) for n in first.values()]).all()
-        for pk, group_id, channel, message_id in returned:
-            n = first[group_id, channel, message_id]
-            done[n] = Stored(pk, STORED, message_id)
+    order = list(first.values())
+    for n, pk in zip(order, _insert_new(session, [_row(items[n], keys[n][2], now) for n in order])):
+        if pk is not None:
+            done[n] = Stored(pk, STORED, keys[n][2])
     for n, item in enumerate(items):
         if n not in done:
             done[n] = _store_alone(session, item, keys[n], domain, now)
     return [done[n] for n in range(len(items))]
+
+
+def _insert_new(session: Session, rows: list[dict]) -> list[Optional[int]]:
+    """Insert the rows, skipping those whose key is there already; each row's id, or None."""
+    if not rows:
+        return []
+    if session.get_bind().dialect.name != "sqlite":  # PostgreSQL: RETURNING gives the ids
+        returned = session.execute(
+            _insert_many(session).returning(Message.id, Message.group_id, Message.channel, Message.message_id),
+            rows).all()
+        ids = {(g, c, m): pk for pk, g, c, m in returned}
+        return [ids.get((r["group_id"], r["channel"], r["message_id"])) for r in rows]
+    # The listener's hot path: its store thread shares the interpreter lock with the SMTP event
+    # loop, and the ORM's INSERT took ~0.8 ms of it per mail; the prepared statement a tenth.
+    ids = prepared_insert(session, Message, list(_KEY), rows)
+    if ids is None:
+        raise RuntimeError("new mail rows differ in their columns")  # _row makes them all alike
+    return ids
 
 
 def _store_alone(session: Session, item: Incoming, key: tuple, domain: str, now) -> Stored:  # noqa: ANN001
@@ -201,8 +215,7 @@ def _store_alone(session: Session, item: Incoming, key: tuple, domain: str, now)
 
 def _insert_many(session: Session):  # noqa: ANN202
     """An INSERT that skips a row whose key is there already (the slow path then looks at it)."""
-    insert_of = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return insert_of(Message).on_conflict_do_nothing(index_elements=["group_id", "channel", "message_id"])
+    return insert_or_skip(session, Message, list(_KEY))
 
 
 class StoreWriter:
