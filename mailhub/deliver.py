@@ -318,7 +318,10 @@ class Deliverer:
             ids = self._claim(session)
             if not ids:
                 return 0
-            rows = session.exec(select(Outbox).where(col(Outbox.id).in_(ids))).all()
+            # Plain rows (read like Outbox objects, by column name): nothing here changes them,
+            # and making 500 ORM objects a batch cost a fifth of a copy's sending time.
+            table = Outbox.__table__
+            rows = session.execute(select(table).where(table.c.id.in_(ids))).all()
             members = recipients(session, {r.member_id for r in rows if r.member_id is not None},
                                  self.config.server.language)
             muted = muted_topics(session, {r.member_id for r in rows if r.kind == "digest" and r.member_id})

@@ -175,8 +175,10 @@ def _parse_or_none(raw: bytes) -> Optional[Parsed]:
         return None
 
 
-def process_pending(engine: Engine, config: Config, limit: int = 50) -> int:
-    """Claim and work up to `limit` new messages. Returns how many were claimed.
+def process_pending(engine: Engine, config: Config, limit: int = 50,
+                    give_way: Callable[[], object] = lambda: None) -> int:
+    """Claim and work up to `limit` new messages. Returns how many were claimed. `give_way` is
+    called before each transaction: the service's waits while the listener is taking mail.
 
     Each message gets its own short write transaction, taken after parsing: SQLite has one
     writer, and the listener's commits (so its 250 replies) must not wait behind the worker.
@@ -188,6 +190,7 @@ def process_pending(engine: Engine, config: Config, limit: int = 50) -> int:
     rosters = Rosters()
     left = list(ids)
     while left:
+        give_way()
         worked = _process_batch(engine, config, left, parsed, rosters)
         if not worked:  # the batch failed and was undone: the first alone, its failure recorded
             rosters = Rosters()  # it may hold what the undone batch changed

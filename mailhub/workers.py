@@ -20,7 +20,7 @@ from mailhub.deliver import Deliverer
 from mailhub.logs import setup as setup_logging
 from mailhub.process import process_pending
 from mailhub.scheduler import start_scheduler
-from mailhub.doorbell import IDLE_POLL, Doorbell
+from mailhub.doorbell import IDLE_POLL, Doorbell, IntakeWatch
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class Worker:
         self.thread.join(timeout=60)
 
 
+GATHER_SECONDS = 0.05
+
+
 class Workers:
     """Processing, delivery and the digest scheduler."""
 
@@ -63,10 +66,22 @@ class Workers:
         self.engine, self.config = make_engine(config.database.url, durable=False), config
         self.process_wake, self.deliver_wake = threading.Event(), threading.Event()
         self.deliverer = Deliverer(self.engine, config)
-        self.processor = Worker("mailhub-process", lambda: process_pending(self.engine, config), self.process_wake,
+        self.intake = IntakeWatch()
+        self.processor = Worker("mailhub-process", lambda: process_pending(self.engine, config,
+                                                                           give_way=self.intake.give_way),
+                                self.process_wake,
                                 after_work=self.deliver_wake.set)
-        self.sender = Worker("mailhub-deliver", self.deliverer.run_once, self.deliver_wake)
+        self.sender = Worker("mailhub-deliver", self._deliver, self.deliver_wake)
         self.scheduler: Any = None
+
+    def _deliver(self) -> int:
+        claimed = self.deliverer.run_once()
+        if 0 < claimed < self.config.delivery.batch_size // 2:
+            # Processing queues the copies of a few posts at a time; sending each such handful
+            # as a batch of its own costs more in claiming, reading and recording than sending
+            # it. A moment's wait lets the next claim take what several posts queued.
+            self.sender.stopping.wait(GATHER_SECONDS)
+        return claimed
 
     def start(self) -> None:
         self.processor.start()
@@ -110,6 +125,7 @@ def run_workers(config: Config, bell: int, log_level: int) -> None:
             break
         if Doorbell.STOP in rung:
             break
+        workers.intake.rung()
         workers.process_wake.set()
     workers.stop()
 

@@ -1,4 +1,4 @@
-"""What the listener's store thread writes.
+"""What the listener's store thread writes, and how the worker gives way to intake.
 
 The store writes a batch of new mail with one prepared statement on SQLite (not the ORM): the
 rows must read back exactly like rows the ORM writes, or queries that compare times or read the
@@ -6,6 +6,8 @@ attachments list would go wrong for some mail and not for other."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import text
@@ -13,6 +15,7 @@ from sqlmodel import Session, select
 
 from conftest import DOMAIN, Env, mail
 from mailhub.db import make_engine
+from mailhub.doorbell import IntakeWatch
 from mailhub.models import Message
 from mailhub.store import DUPLICATE, REUSED_ID, STORED, Incoming, insert_incoming
 
@@ -48,3 +51,29 @@ def test_a_batch_is_stored_once_each_and_reads_back_like_rows_the_orm_writes(tmp
     assert stored_as[stored[0].pk] == stored_as[stored[1].pk] == stored_as[stored[3].pk]
     assert stored_as[stored[0].pk] == ("text", 26, "text", "[]", "blob")
     engine.dispose()
+
+
+def test_processing_waits_while_mail_arrives_but_never_long() -> None:
+    watch = IntakeWatch()
+    assert watch.give_way() == 0.0  # nothing arriving: no wait
+
+    arriving = threading.Event()
+
+    def sender() -> None:  # a commit every 5 ms, as a busy listener rings
+        while not arriving.is_set():
+            watch.rung()
+            time.sleep(0.005)
+
+    ringing = threading.Thread(target=sender)
+    ringing.start()
+    try:
+        waited = watch.give_way()
+        assert IntakeWatch.MAX_WAIT <= waited < IntakeWatch.MAX_WAIT + 0.3  # gave way, then went on
+        assert watch.give_way() == 0.0  # and works on for a while without waiting again
+    finally:
+        arriving.set()
+        ringing.join()
+    time.sleep(IntakeWatch.MAX_WAIT)
+    watch.rung()
+    waited = watch.give_way()  # a mail just now, then quiet: waits only until the burst is over
+    assert 0.0 < waited < IntakeWatch.MAX_WAIT
