@@ -86,6 +86,21 @@ batch_size = 500
                         raise SystemExit(f"mailhub serve did not start; see {log}") from None
                     time.sleep(0.05)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each `mailhub serve` and its worker process have used so far:
+        steadier than elapsed time on a shared machine, where other work stretches the clock."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for i, proc in enumerate(self.procs):
+            suffix = f" {i + 1}" if len(self.procs) > 1 else ""
+            pids = {f"serve{suffix}": proc.pid}
+            for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+                pids[f"workers{suffix}"] = int(pid)
+            for name, pid in pids.items():
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                used[name] = (int(fields[11]) + int(fields[12])) / tick
+        return used
+
     def peak_rss_mb(self) -> dict[str, float]:
         """High-water resident memory (VmHWM) of each `mailhub serve` and of its worker process,
         read while they still run."""
@@ -127,6 +142,10 @@ def describe(install: Install) -> str:
 
 def show_rss(peaks: dict[str, float]) -> str:
     return ", ".join(f"{name} {mb:.0f} MB" for name, mb in peaks.items()) + f" (sum {sum(peaks.values()):.0f} MB)"
+
+
+def show_cpu(used: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in used.items())
 
 
 def machine() -> str:

@@ -16,7 +16,7 @@ import smtplib
 import time
 from datetime import datetime, timezone
 
-from common import DKIM_SETTINGS, DOMAIN, Install, machine, show_rss
+from common import DKIM_SETTINGS, DOMAIN, Install, machine, show_cpu, show_rss
 from digest import populate
 from mailhub.db import make_engine
 from mailhub.schedule import digest_schedule
@@ -84,6 +84,7 @@ def main() -> None:
         print(f"  a post made when {at} digests were at the relay: {sink.marked} of its {NEWS_MEMBERS} copies there "
               + (f"after {reached:.2f} s" if reached else "at the end") + " (target <= 5 s)")
         print(f"  peak RSS: {show_rss(install.peak_rss_mb())} (target: sum <= 150 MB)")
+        print(f"  CPU used: {show_cpu(install.cpu_seconds())}")
     finally:
         install.close()
         sink.close()

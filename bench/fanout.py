@@ -18,7 +18,7 @@ import smtplib
 import time
 from datetime import datetime, timezone
 
-from common import DKIM_SETTINGS, DOMAIN, Install, database_options, describe, machine, show_rss
+from common import DKIM_SETTINGS, DOMAIN, Install, database_options, describe, machine, show_cpu, show_rss
 from relay import Sink, plain_send
 
 POST = (f"From: Author <author@example.com>\r\nTo: big@{DOMAIN}\r\nSubject: News for everyone\r\n"
@@ -50,6 +50,7 @@ def mailhub_fanout(sink: Sink, args: argparse.Namespace, dkim: bool) -> float:
               f"{args.members} copies at the relay in {elapsed:.2f} s = {sink.count / elapsed:.0f} recipients/s "
               f"(first copy after {first or 0:.2f} s)")
         print(f"  peak RSS: {show_rss(install.peak_rss_mb())} (target: sum <= 150 MB)")
+        print(f"  CPU used: {show_cpu(install.cpu_seconds())}")
         return elapsed
     finally:
         install.close()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import create_engine, text
 
-from common import DOMAIN, Install, database_options, describe, free_port, machine, show_rss
+from common import DOMAIN, Install, database_options, describe, free_port, machine, show_cpu, show_rss
 from relay import Sink
 
 BODY_LINE = "A few words of text, like a short reply from a phone, padded to a typical size.\r\n"
@@ -132,6 +132,7 @@ class Run:
     processed: float  # seconds from the first post until every post was processed
     copies: int
     rss: dict[str, float]
+    cpu: dict[str, float]
 
 
 def mailhub_run(sink: Sink, args: argparse.Namespace, clients: int) -> tuple[Install, Run]:
@@ -149,7 +150,8 @@ def mailhub_run(sink: Sink, args: argparse.Namespace, clients: int) -> tuple[Ins
     processed = processed_after(install, started, args.timeout)
     sink.wait_for(want, args.timeout - (time.perf_counter() - started))
     end = time.perf_counter() - started
-    return install, Run(taken, end if sink.count >= want else 0.0, processed, sink.count, install.peak_rss_mb())
+    return install, Run(taken, end if sink.count >= want else 0.0, processed, sink.count, install.peak_rss_mb(),
+                        install.cpu_seconds())
 
 
 def processed_after(install: Install, started: float, timeout: float) -> float:
@@ -199,6 +201,7 @@ def main() -> None:
                 else:
                     print(f"  end to end: only {run_.copies} copies at the relay after {args.timeout:.0f} s")
                 print(f"  peak RSS: {show_rss(run_.rss)} (target: sum <= 150 MB)")
+                print(f"  CPU used: {show_cpu(run_.cpu)}")
             finally:
                 install.close()
     finally:
