@@ -56,9 +56,6 @@ class Worker:
         self.thread.join(timeout=60)
 
 
-GATHER_SECONDS = 0.05
-
-
 class Workers:
     """Processing, delivery and the digest scheduler."""
 
@@ -71,17 +68,8 @@ class Workers:
                                                                            give_way=self.intake.give_way),
                                 self.process_wake,
                                 after_work=self.deliver_wake.set)
-        self.sender = Worker("mailhub-deliver", self._deliver, self.deliver_wake)
+        self.sender = Worker("mailhub-deliver", self.deliverer.run_once, self.deliver_wake)
         self.scheduler: Any = None
-
-    def _deliver(self) -> int:
-        claimed = self.deliverer.run_once()
-        if 0 < claimed < self.config.delivery.batch_size // 2:
-            # Processing queues the copies of a few posts at a time; sending each such handful
-            # as a batch of its own costs more in claiming, reading and recording than sending
-            # it. A moment's wait lets the next claim take what several posts queued.
-            self.sender.stopping.wait(GATHER_SECONDS)
-        return claimed
 
     def start(self) -> None:
         self.processor.start()
