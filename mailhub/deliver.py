@@ -376,12 +376,15 @@ class Deliverer:
         deferred: list[Outcome] = []
         failed: list[Outcome] = []
         refused: list[Outcome] = []  # for their form: mailhub's fault (see DeliveryError.refused_form)
+        # Statements on the table, not the ORM class: nothing of the rows is loaded in this session,
+        # and the ORM's bulk UPDATE cost two thirds of recording a batch.
+        table = Outbox.__table__
         with writing(self.engine), Session(self.engine) as session:
             if sent:
-                session.execute(update(Outbox).where(col(Outbox.id).in_(sent))
+                session.execute(update(table).where(table.c.id.in_(sent))
                                 .values(state="sent", sent_at=now, lease_until=None, last_error=""))
             if skipped:
-                session.execute(update(Outbox).where(col(Outbox.id).in_(skipped)).values(lease_until=None))
+                session.execute(update(table).where(table.c.id.in_(skipped)).values(lease_until=None))
             for o in outcomes:
                 if o.error is None:
                     continue
@@ -402,7 +405,7 @@ class Deliverer:
                 else:
                     values["next_attempt_at"] = retry_at
                     deferred.append(o)
-                session.execute(update(Outbox).where(Outbox.id == o.outbox_id).values(**values))
+                session.execute(update(table).where(table.c.id == o.outbox_id).values(**values))
             session.commit()
             message_ids = _message_ids(session, {meta[o.outbox_id].message_pk for o in refused})
         _log_refused_form(refused, meta, message_ids)
