@@ -112,7 +112,7 @@ def main() -> None:
                 members = recipients(s, {r.member_id for r in rows}, config.server.language)
                 muted = muted_topics(s, set(members))
                 composer = Composer(s, config, Signer.from_config(config.dkim))
-                sizes.extend(len(composer.job(r, members, muted).data) for r in rows)
+                sizes.extend(len(composer.job(r, members, muted).wire()) for r in rows)
         built = time.perf_counter() - start
         print(f"building each member's mail as delivery does: {len(sizes)} mails in {built:.2f} s, "
               f"{min(sizes) / 1024:.0f}-{max(sizes) / 1024:.0f} KB each")

@@ -2,6 +2,7 @@
 in parallel, and record every result soon after the relay answered."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -51,6 +52,14 @@ class Job:
     envelope_from: str
     recipient: str
     data: bytes
+    # With DKIM: `data` with its signature, made when called. The sending thread calls it, not
+    # the one building the batch: RSA in OpenSSL lets go of the interpreter lock, so signing runs
+    # on the other core while the next mails are built.
+    signed: Optional[Callable[[], bytes]] = None
+
+    def wire(self) -> bytes:
+        """The bytes to send."""
+        return self.signed() if self.signed is not None else self.data
 
 
 @dataclass(frozen=True)
@@ -199,7 +208,7 @@ class Composer:
             slot_hash = self._slot_hashes.get(key)
             if copy.slot and slot_hash is not None and token:
                 body_hash = slot_hash.body_hash(copy.slot.replace(RELAY_SLOT.encode(), token.encode()))
-        return replace(job, data=self.signer.sign(job.data, body_hash))
+        return replace(job, signed=functools.partial(self.signer.sign, job.data, body_hash))
 
     def relay_token(self, row: Outbox, copy: CopyTemplate, reader: Reader) -> str:
         """The reader's token to write privately to the author of a copy whose footer offers it."""
@@ -301,7 +310,12 @@ class Deliverer:
         if relay_down.is_set():  # do not wait out a timeout per row when the relay is unreachable
             return Outcome(job.outbox_id, DeliveryError("relay unavailable", permanent=False))
         try:
-            self._transport().send(job.envelope_from, job.recipient, job.data)
+            data = job.wire()
+        except Exception as exc:  # noqa: BLE001 - as a row that cannot be built: it fails alone
+            event(log, "compose_failed", level=logging.ERROR, exc_info=True, outbox=job.outbox_id)
+            return Outcome(job.outbox_id, DeliveryError(f"cannot compose: {exc}", permanent=True))
+        try:
+            self._transport().send(job.envelope_from, job.recipient, data)
         except DeliveryError as exc:
             if exc.connection:
                 relay_down.set()

@@ -3,6 +3,7 @@ the DNS query), a From that passes DMARC, and no header that leaks or breaks on 
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 from pathlib import Path
 
@@ -80,6 +81,23 @@ def test_copies_answers_and_digests_are_signed_and_verify(signing_env, sink):
     digest = sink.wait(BEA) and sink.to(BEA)[0].data
     assert b"Weekly digest" in digest and verifies(digest)
     assert "list-unsubscribe" in signatures(digest)[0]["h"].lower().split(":")  # a digest is one reader's
+
+
+def test_a_mail_that_cannot_be_signed_goes_unsigned_and_the_rest_signed(signing_env, sink):
+    """Signing happens as each mail is sent (on another core than the one building the next). A
+    mail it cannot sign, here one without a From that the site's postmaster is to get, still goes,
+    unsigned, while the copies of a post beside it are signed."""
+    env = signing_env
+    env.edit_config(lambda text: text.replace("[server]\n", '[server]\npostmaster = "desk@example.net"\n', 1))
+    env.group("mentors", ANN, CEM)
+    env.start()
+    env.send(b"To: postmaster@" + DOMAIN.encode() + b"\r\nSubject: no sender named\r\n\r\nHello\r\n",
+             [f"postmaster@{DOMAIN}"])
+    env.send(mail(subject="Signed anyway"), [POST])
+    assert verifies(sink.wait(CEM) and sink.to(CEM)[0].data)
+    forwarded = sink.wait("desk@example.net") and sink.to("desk@example.net")[0].data
+    assert b"no sender named" in forwarded and not signatures(forwarded)
+    assert json.loads(env.cli("queue", "--json").output)["counts"] == {"pending": 0, "sent": 2, "failed": 0}
 
 
 def test_without_dkim_settings_nothing_is_signed(env, sink):

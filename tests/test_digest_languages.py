@@ -238,7 +238,7 @@ def test_copies_in_two_languages_are_each_signed_for_their_own_body(site, tmp_pa
         for n, reader in enumerate(sorted(members.values()), 1):
             row = Outbox(id=n, key=f"copy:{n}", kind="copy", message_pk=message.id, member_id=reader.member_id,
                          group_id=message.group_id, recipient=reader.email)
-            sent[reader.language] = composer.job(row, members, {}).data
+            sent[reader.language] = composer.job(row, members, {}).wire()
     assert set(sent) == {"fr", "ar", "sw"}
     for language, data in sent.items():
         assert f"({language})".encode() in data and verifies(data), language
