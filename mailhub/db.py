@@ -132,10 +132,9 @@ def prepared_insert(session: Session, model: Any, keys: list[str], rows: list[di
     """On SQLite, insert rows that all name the same columns with one prepared statement run by
     sqlite3, skipping those whose `keys` are there already; each row's id, or None where skipped.
     None when it does not apply (another database, or rows that differ), for the caller's usual
-    INSERT. SQLAlchemy's INSERT of many rows spends ~0.1 ms of Python per row (10,000 outbox rows
-    for a post to 10,000 members: 1 s before the first copy goes); sqlite3 does the loop in C.
-    The values are converted as the table's own column types convert them, so every reader sees
-    the same rows."""
+    INSERT. It costs about half the CPU of SQLAlchemy's INSERT of the same rows (4 new mails:
+    0.5 against 1.0-1.2 ms; 10,000 outbox rows: 0.18-0.21 against 0.27-0.31 s). The values are
+    converted as the table's own column types convert them, so every reader sees the same rows."""
     if not rows or session.get_bind().dialect.name != "sqlite":
         return None
     columns = tuple(rows[0])

@@ -333,7 +333,8 @@ class Deliverer:
             if not ids:
                 return 0
             # Plain rows (read like Outbox objects, by column name): nothing here changes them,
-            # and making 500 ORM objects a batch cost a fifth of a copy's sending time.
+            # and making ORM objects of them took 176 of the 1,032 interpreter-lock samples of a
+            # 10,000-copy fan-out.
             table = Outbox.__table__
             rows = session.execute(select(table).where(table.c.id.in_(ids))).all()
             members = recipients(session, {r.member_id for r in rows if r.member_id is not None},

@@ -187,7 +187,7 @@ def _insert_new(session: Session, rows: list[dict]) -> list[Optional[int]]:
         ids = {(g, c, m): pk for pk, g, c, m in returned}
         return [ids.get((r["group_id"], r["channel"], r["message_id"])) for r in rows]
     # The listener's hot path: its store thread shares the interpreter lock with the SMTP event
-    # loop, and the ORM's INSERT took ~0.8 ms of it per mail; the prepared statement a tenth.
+    # loop, so a prepared statement, not the ORM's INSERT (half the CPU; see prepared_insert).
     ids = prepared_insert(session, Message, list(_KEY), rows)
     if ids is None:
         raise RuntimeError("new mail rows differ in their columns")  # _row makes them all alike

@@ -181,7 +181,7 @@ class SMTPTransport:
 
 
 # A bare address, as every envelope address of ours is: <addr> as it is, without smtplib's
-# parse of it as a From line (a sixth of a copy's sending time).
+# parse of it as a From line (65 of the 1,032 interpreter-lock samples of a 10,000-copy fan-out).
 _BARE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 
