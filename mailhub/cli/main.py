@@ -109,13 +109,27 @@ def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     if no_listen:
-        typer.echo("mailhub is working the queues (no listener); Ctrl-C stops it.")
+        _status("mailhub is working the queues (no listener); Ctrl-C stops it.")
     else:
-        typer.echo(f"mailhub is receiving mail for @{cfg.server.domain} on {cfg.server.host}:{cfg.server.port}; "
-                   "Ctrl-C stops it.")
+        _status(f"mailhub is receiving mail for @{cfg.server.domain} on {cfg.server.host}:{cfg.server.port}; "
+                "Ctrl-C stops it.")
     done.wait()
-    typer.echo("stopping…")
+    _status("stopping…")
     service.stop()
+
+
+def _status(line: str) -> None:
+    """A line for whoever watches `serve`. A standard output that cannot be written (a full disk
+    under a log file, a closed pipe) must not end a running service, nor keep it from recording
+    its last sends as it stops: it is pointed at /dev/null, and the service runs on."""
+    try:
+        typer.echo(line)
+    except OSError:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # what was buffered goes there too, at exit
+        os.close(devnull)
 
 
 # ---- queue and posting -------------------------------------------------------------------------

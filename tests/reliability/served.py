@@ -23,11 +23,15 @@ class Served:
         self.env, self.log, self.listen = env, log, listen
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, stdout_closed: bool = False) -> None:
+        """`stdout_closed`: its standard output a pipe nobody reads, closed (the log gets the rest)."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([str(MAILHUB), "serve", "--config", str(self.env.path),
                                           *([] if self.listen else ["--no-listen"])],
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                         stdout=subprocess.PIPE if stdout_closed else out,
+                                         stderr=out if stdout_closed else subprocess.STDOUT, start_new_session=True)
+        if stdout_closed:
+            self.proc.stdout.close()  # type: ignore[union-attr]
         if self.listen:
             wait_for(self._listening, timeout=30, what="mailhub serve to listen")
         else:

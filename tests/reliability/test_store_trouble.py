@@ -94,3 +94,16 @@ def test_a_full_disk_gets_451_then_recovers(served: Served, sink: Sink):
     send(served, "Disk freed")
     got = sink.wait("bea@example.com", 2)
     assert sorted(m["Subject"] for m in got) == ["[mentors] Disk freed", "[mentors] Disk full"]
+
+
+def test_a_standard_output_that_cannot_be_written_does_not_stop_the_service(tmp_path: Path, sink: Sink):
+    """`serve` says on standard output that it is receiving mail. When that cannot be written (a
+    pipe nobody reads, or a log file on a full disk: the test above once lost the service that
+    way, when the disk filled just as it started), the service runs on and stops cleanly."""
+    with serving(tmp_path, sink) as s:
+        s.env.group("mentors", "ann@example.com", "bea@example.com")
+        s.start(stdout_closed=True)
+        send(s, "Nobody reads stdout")
+        assert [m["Subject"] for m in sink.wait("bea@example.com")] == ["[mentors] Nobody reads stdout"]
+        assert s.proc is not None and s.proc.poll() is None, s.tail()
+        assert s.stop() == 0, s.tail()  # SIGTERM: it stops as usual, recording what it sent
