@@ -127,9 +127,12 @@ def _status(line: str) -> None:
     except OSError:
         import os
 
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # what was buffered goes there too, at exit
-        os.close(devnull)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # what was buffered goes there too, at exit
+            os.close(devnull)
+        except (OSError, ValueError):  # a standard output with no file behind it: nothing to mend
+            pass
 
 
 # ---- queue and posting -------------------------------------------------------------------------
