@@ -86,36 +86,35 @@ batch_size = 500
                         raise SystemExit(f"mailhub serve did not start; see {log}") from None
                     time.sleep(0.05)
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time (user + system) each `mailhub serve` and its worker process have used so far:
-        steadier than elapsed time on a shared machine, where other work stretches the clock."""
-        tick = os.sysconf("SC_CLK_TCK")
-        used = {}
+    def _processes(self) -> dict[str, int]:
+        """Each `mailhub serve` and its worker process, by name: pid."""
+        pids = {}
         for i, proc in enumerate(self.procs):
             suffix = f" {i + 1}" if len(self.procs) > 1 else ""
-            pids = {f"serve{suffix}": proc.pid}
-            for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
-                pids[f"workers{suffix}"] = int(pid)
-            for name, pid in pids.items():
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-                used[name] = (int(fields[11]) + int(fields[12])) / tick
-        return used
-
-    def peak_rss_mb(self) -> dict[str, float]:
-        """High-water resident memory (VmHWM) of each `mailhub serve` and of its worker process,
-        read while they still run."""
-        peaks = {}
-        for i, proc in enumerate(self.procs):
-            suffix = f" {i + 1}" if len(self.procs) > 1 else ""
-            pids = {f"serve{suffix}": proc.pid}
+            pids[f"serve{suffix}"] = proc.pid
             for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 kind = "multiprocessing resource tracker" if b"resource_tracker" in cmdline else "workers"
                 pids[kind + suffix] = int(pid)
-            for name, pid in pids.items():
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peaks[name] = int(line.split()[1]) / 1024
+        return pids
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each process has used so far: steadier than elapsed time on a
+        shared machine, where other work stretches the clock."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for name, pid in self._processes().items():
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            used[name] = (int(fields[11]) + int(fields[12])) / tick
+        return used
+
+    def peak_rss_mb(self) -> dict[str, float]:
+        """High-water resident memory (VmHWM) of each process, read while they still run."""
+        peaks = {}
+        for name, pid in self._processes().items():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks[name] = int(line.split()[1]) / 1024
         return peaks
 
     def close(self, keep: bool = False) -> None:

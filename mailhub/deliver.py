@@ -283,6 +283,13 @@ def _log_refused_form(refused: list[Outcome], meta: dict[int, RowMeta], message_
               message_id=f"<{message_id}>" if message_id else None, answer=found[0].error, count=len(found))
 
 
+def _unbuildable(outbox_id: int, exc: Exception) -> Outcome:
+    """A mail that cannot be built or signed fails for good, with its reason; trying again would
+    fail the same way."""
+    event(log, "compose_failed", level=logging.ERROR, exc_info=True, outbox=outbox_id)
+    return Outcome(outbox_id, DeliveryError(f"cannot compose: {exc}", permanent=True))
+
+
 class Deliverer:
     """Owns the relay connections (one per pool thread) and works the outbox in batches."""
 
@@ -312,8 +319,7 @@ class Deliverer:
         try:
             data = job.wire()
         except Exception as exc:  # noqa: BLE001 - as a row that cannot be built: it fails alone
-            event(log, "compose_failed", level=logging.ERROR, exc_info=True, outbox=job.outbox_id)
-            return Outcome(job.outbox_id, DeliveryError(f"cannot compose: {exc}", permanent=True))
+            return _unbuildable(job.outbox_id, exc)
         try:
             self._transport().send(job.envelope_from, job.recipient, data)
         except DeliveryError as exc:
@@ -347,8 +353,7 @@ class Deliverer:
                 try:
                     job = composer.job(row, members, muted)
                 except Exception as exc:  # noqa: BLE001 - an unbuildable row fails alone
-                    event(log, "compose_failed", level=logging.ERROR, exc_info=True, outbox=row.id)
-                    broken.append(Outcome(row.id, DeliveryError(f"cannot compose: {exc}", permanent=True)))
+                    broken.append(_unbuildable(row.id, exc))
                     continue
                 # Sent while the next ones are built, so the connections never wait for the whole
                 # batch; at most AHEAD per connection built and waiting, so a batch of 150 KB digests

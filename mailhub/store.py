@@ -180,18 +180,15 @@ def _insert_new(session: Session, rows: list[dict]) -> list[Optional[int]]:
     """Insert the rows, skipping those whose key is there already; each row's id, or None."""
     if not rows:
         return []
-    if session.get_bind().dialect.name != "sqlite":  # PostgreSQL: RETURNING gives the ids
-        returned = session.execute(
-            _insert_many(session).returning(Message.id, Message.group_id, Message.channel, Message.message_id),
-            rows).all()
-        ids = {(g, c, m): pk for pk, g, c, m in returned}
-        return [ids.get((r["group_id"], r["channel"], r["message_id"])) for r in rows]
     # The listener's hot path: its store thread shares the interpreter lock with the SMTP event
-    # loop, so a prepared statement, not the ORM's INSERT (half the CPU; see prepared_insert).
+    # loop, so on SQLite a prepared statement, not the ORM's INSERT (half the CPU; see prepared_insert).
     ids = prepared_insert(session, Message, list(_KEY), rows)
-    if ids is None:
-        raise RuntimeError("new mail rows differ in their columns")  # _row makes them all alike
-    return ids
+    if ids is not None:
+        return ids
+    returned = session.execute(
+        _insert_many(session).returning(Message.id, Message.group_id, Message.channel, Message.message_id), rows).all()
+    found = {(g, c, m): pk for pk, g, c, m in returned}
+    return [found.get((r["group_id"], r["channel"], r["message_id"])) for r in rows]
 
 
 def _store_alone(session: Session, item: Incoming, key: tuple, domain: str, now) -> Stored:  # noqa: ANN001
